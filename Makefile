@@ -1,0 +1,66 @@
+# Entry points for people and CI (DESIGN.md). `make help` lists them.
+SHELL := /bin/bash
+VENV ?= .venv
+TOOLS_BIN ?= $(CURDIR)/.tools/bin
+PY := $(VENV)/bin/python
+BUF := $(VENV)/bin/buf
+PYTEST := $(PY) -m pytest
+export PATH := $(CURDIR)/$(VENV)/bin:$(TOOLS_BIN):$(PATH)
+SITE := $(shell [ -x $(PY) ] && $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+
+.DEFAULT_GOAL := help
+.PHONY: help setup run test test-unit test-integration test-e2e test-chart lint generate check-generated \
+        protodeps lock bench clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+setup: ## install everything needed, idempotently (system packages, .venv, pinned tools)
+	@bash scripts/setup.sh
+
+run: ## run the whole local stack in the foreground (Ctrl-C stops it)
+	@$(VENV)/bin/payment-service dev
+
+protodeps: ## copy google/api and google/rpc protos from googleapis-common-protos
+	@mkdir -p build/protodeps/google/api build/protodeps/google/rpc
+	@cp $(SITE)/google/api/{annotations,http,httpbody}.proto build/protodeps/google/api/
+	@cp $(SITE)/google/rpc/{status,error_details,code}.proto build/protodeps/google/rpc/
+
+generate: protodeps ## regenerate Python stubs and Envoy's descriptor set from protos/
+	@$(BUF) generate
+	@$(BUF) build --exclude-source-info -o envoy/payment.pb
+
+check-generated: generate ## fail when committed generated code is stale
+	@git diff --exit-code --stat -- service/gen envoy/payment.pb \
+	  || { echo "generated code is stale: run 'make generate' and commit" >&2; exit 1; }
+	@test -z "$$(git status --porcelain -- service/gen envoy/payment.pb)" \
+	  || { echo "untracked generated files: run 'make generate' and commit" >&2; exit 1; }
+
+lint: protodeps ## buf lint (STANDARD) and ruff
+	@$(BUF) lint
+	@$(VENV)/bin/ruff check service tests tools
+
+test: lint check-generated ## the whole suite: lint, generated code, unit, integration, e2e, chart
+	@$(PYTEST) -q -p no:cacheprovider tests
+
+test-unit: ## unit tests (fakes through bootstrap)
+	@$(PYTEST) -q -m unit tests
+
+test-integration: ## integration tests (real PostgreSQL and Redis)
+	@$(PYTEST) -q -m integration tests
+
+test-e2e: ## end-to-end tests through the real Envoy (curl-like HTTP, grpcurl)
+	@$(PYTEST) -q -m e2e tests
+
+test-chart: ## Helm chart, Dockerfile and Tiltfile checks
+	@$(PYTEST) -q -m chart tests
+
+lock: ## re-resolve requirements/lock.txt from requirements/dev.in
+	@$(VENV)/bin/pip install -q -r requirements/dev.in
+	@{ echo "# Locked from requirements/dev.in with: make lock. Install: pip install -r requirements/lock.txt"; \
+	   $(VENV)/bin/pip freeze --exclude-editable; } > requirements/lock.txt
+
+clean: ## remove local data, logs and build output (not .venv or tools)
+	rm -rf .data build .pytest_cache
+
+-include mk/*.mk
