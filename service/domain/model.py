@@ -1,0 +1,236 @@
+"""The payment and its state machine.
+
+    create ──authorize──> REQUIRES_CAPTURE ──capture──> CAPTURED ──refund──> PARTIALLY_REFUNDED ──> REFUNDED
+       │                        │                                      (refunds repeat up to amount_captured)
+       │                        └──cancel──> CANCELED
+       ├──declined──> FAILED
+       └──outcome unknown──> PROCESSING ──(retry with the key, or reconciliation)──> one of the above
+
+Every processor call is bracketed: a ``begin_*`` step is committed before the
+call (the payment shows PROCESSING, or a refund shows PENDING), and a
+``complete_*`` / ``fail_*`` step records the processor's answer. A crash in
+between leaves a record that reconciliation can finish, never a charge that
+the database does not know about. Illegal steps raise an IllegalTransition
+subclass and change nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from datetime import datetime, timezone
+
+from . import errors
+from .money import validate_amount
+
+
+class Status(str, enum.Enum):
+    REQUIRES_CAPTURE = "REQUIRES_CAPTURE"
+    CAPTURED = "CAPTURED"
+    PARTIALLY_REFUNDED = "PARTIALLY_REFUNDED"
+    REFUNDED = "REFUNDED"
+    CANCELED = "CANCELED"
+    FAILED = "FAILED"
+    PROCESSING = "PROCESSING"
+
+
+class CaptureMethod(str, enum.Enum):
+    MANUAL = "MANUAL"
+    AUTOMATIC = "AUTOMATIC"
+
+
+class PendingAction(str, enum.Enum):
+    """What a PROCESSING payment is waiting for the processor to confirm."""
+
+    AUTHORIZE = "AUTHORIZE"
+    CAPTURE = "CAPTURE"
+    CANCEL = "CANCEL"
+
+
+class RefundStatus(str, enum.Enum):
+    PENDING = "PENDING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclasses.dataclass
+class Refund:
+    refund_id: str
+    amount: int
+    reason: str
+    status: RefundStatus
+    created_at: datetime
+    processor_reference: str = ""
+
+
+@dataclasses.dataclass
+class Payment:
+    payment_id: str
+    merchant_id: str
+    amount: int
+    currency: str
+    status: Status
+    capture_method: CaptureMethod
+    processor: str
+    payment_method: str = ""
+    customer_id: str = ""
+    description: str = ""
+    metadata: dict[str, str] = dataclasses.field(default_factory=dict)
+    processor_reference: str = ""
+    amount_captured: int = 0
+    amount_refunded: int = 0
+    refunds: list[Refund] = dataclasses.field(default_factory=list)
+    failure_code: str = ""
+    failure_message: str = ""
+    pending_action: PendingAction | None = None
+    pending_amount: int = 0
+    created_at: datetime = dataclasses.field(default_factory=utcnow)
+    updated_at: datetime = dataclasses.field(default_factory=utcnow)
+    version: int = 1
+
+    # ---- creation -------------------------------------------------------
+
+    @classmethod
+    def new(cls, **fields) -> "Payment":
+        """A payment written before the processor is asked to authorize it."""
+        return cls(status=Status.PROCESSING, pending_action=PendingAction.AUTHORIZE, **fields)
+
+    def authorized(self, processor_reference: str, *, captured: bool) -> None:
+        self._expect_pending(PendingAction.AUTHORIZE)
+        self.processor_reference = processor_reference
+        if captured:
+            self.amount_captured = self.amount
+            self._settle(Status.CAPTURED)
+        else:
+            self._settle(Status.REQUIRES_CAPTURE)
+
+    def declined(self, code: str, message: str) -> None:
+        self._expect_pending(PendingAction.AUTHORIZE)
+        self.failure_code, self.failure_message = code, message
+        self._settle(Status.FAILED)
+
+    # ---- capture --------------------------------------------------------
+
+    def begin_capture(self, amount: int | None) -> int:
+        """Reserve a capture of ``amount`` (default: all); returns the amount."""
+        if self.status is not Status.REQUIRES_CAPTURE:
+            raise errors.PaymentNotCapturable(
+                f"payment {self.payment_id} is {self.status.value}; only REQUIRES_CAPTURE payments can be captured"
+            )
+        amount = self.amount if amount is None else validate_amount(amount)
+        if amount > self.amount:
+            raise errors.AmountExceedsCapturable(
+                f"amount: {amount} exceeds the capturable amount {self.amount}"
+            )
+        self._begin(PendingAction.CAPTURE, amount)
+        return amount
+
+    def complete_capture(self) -> None:
+        self._expect_pending(PendingAction.CAPTURE)
+        self.amount_captured = self.pending_amount
+        self._settle(Status.CAPTURED)
+
+    # ---- cancel ---------------------------------------------------------
+
+    def begin_cancel(self) -> None:
+        if self.status is not Status.REQUIRES_CAPTURE:
+            raise errors.PaymentNotCancelable(
+                f"payment {self.payment_id} is {self.status.value}; only REQUIRES_CAPTURE payments can be canceled"
+            )
+        self._begin(PendingAction.CANCEL, 0)
+
+    def complete_cancel(self) -> None:
+        self._expect_pending(PendingAction.CANCEL)
+        self._settle(Status.CANCELED)
+
+    def abandon_pending(self) -> None:
+        """The processor refused a capture or cancel: back to REQUIRES_CAPTURE."""
+        if self.pending_action not in (PendingAction.CAPTURE, PendingAction.CANCEL):
+            raise errors.IllegalTransition(f"payment {self.payment_id} has no capture or cancel in flight")
+        self._settle(Status.REQUIRES_CAPTURE)
+
+    # ---- refunds --------------------------------------------------------
+
+    @property
+    def amount_refund_pending(self) -> int:
+        return sum(r.amount for r in self.refunds if r.status is RefundStatus.PENDING)
+
+    @property
+    def amount_refundable(self) -> int:
+        return self.amount_captured - self.amount_refunded - self.amount_refund_pending
+
+    def begin_refund(self, refund_id: str, amount: int | None, reason: str = "") -> Refund:
+        """Reserve a refund (default: all that is left) as a PENDING record."""
+        if self.status not in (Status.CAPTURED, Status.PARTIALLY_REFUNDED):
+            raise errors.PaymentNotRefundable(
+                f"payment {self.payment_id} is {self.status.value}; only captured payments can be refunded"
+            )
+        if amount is None:
+            amount = self.amount_refundable
+            if amount <= 0:
+                raise errors.RefundExceedsCaptured(
+                    f"payment {self.payment_id} has nothing left to refund"
+                )
+        else:
+            validate_amount(amount)
+        if amount > self.amount_refundable:
+            raise errors.RefundExceedsCaptured(
+                f"amount: {amount} exceeds the refundable amount {self.amount_refundable}"
+                f" (captured {self.amount_captured}, refunded {self.amount_refunded},"
+                f" pending {self.amount_refund_pending})"
+            )
+        refund = Refund(refund_id, amount, reason, RefundStatus.PENDING, utcnow())
+        self.refunds.append(refund)
+        self._touch()
+        return refund
+
+    def complete_refund(self, refund_id: str, processor_reference: str = "") -> None:
+        refund = self._pending_refund(refund_id)
+        refund.status = RefundStatus.SUCCEEDED
+        refund.processor_reference = processor_reference
+        self.amount_refunded += refund.amount
+        self.status = Status.REFUNDED if self.amount_refunded >= self.amount_captured else Status.PARTIALLY_REFUNDED
+        self._touch()
+
+    def fail_refund(self, refund_id: str) -> None:
+        self._pending_refund(refund_id).status = RefundStatus.FAILED
+        self._touch()
+
+    def refund(self, refund_id: str) -> Refund:
+        for refund in self.refunds:
+            if refund.refund_id == refund_id:
+                return refund
+        raise errors.NotFound(f"refund {refund_id} not found")
+
+    # ---- helpers --------------------------------------------------------
+
+    def _begin(self, action: PendingAction, amount: int) -> None:
+        self.status = Status.PROCESSING
+        self.pending_action = action
+        self.pending_amount = amount
+        self._touch()
+
+    def _settle(self, status: Status) -> None:
+        self.status = status
+        self.pending_action = None
+        self.pending_amount = 0
+        self._touch()
+
+    def _expect_pending(self, action: PendingAction) -> None:
+        if self.status is not Status.PROCESSING or self.pending_action is not action:
+            raise errors.IllegalTransition(
+                f"payment {self.payment_id} is not waiting for {action.value.lower()}"
+            )
+
+    def _pending_refund(self, refund_id: str) -> Refund:
+        refund = self.refund(refund_id)
+        if refund.status is not RefundStatus.PENDING:
+            raise errors.IllegalTransition(f"refund {refund_id} is already {refund.status.value}")
+        return refund
+
+    def _touch(self) -> None:
+        self.updated_at = utcnow()
