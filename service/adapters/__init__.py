@@ -1,0 +1,1 @@
+"""Adapters: the outside world (PostgreSQL, Redis, processors) behind the service's ports."""

@@ -1,0 +1,28 @@
+"""Apply the Alembic migrations (the seed's init-db.sql, done properly)."""
+
+from __future__ import annotations
+
+import logging
+import pathlib
+
+from alembic import command
+from alembic.config import Config
+
+MIGRATIONS = pathlib.Path(__file__).resolve().parent.parent / "migrations"
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    return config
+
+
+def upgrade(database_url: str, revision: str = "head") -> None:
+    """Bring the database to ``revision``; safe to run repeatedly and concurrently."""
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    command.upgrade(alembic_config(database_url), revision)
+
+
+def downgrade(database_url: str, revision: str) -> None:
+    command.downgrade(alembic_config(database_url), revision)

@@ -1,0 +1,274 @@
+"""PostgreSQL adapters of the service-layer ports (SQLAlchemy Core on asyncpg)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from ..domain import errors
+from ..domain.model import (
+    CaptureMethod,
+    Payment,
+    PendingAction,
+    Refund,
+    RefundStatus,
+    Status,
+    utcnow,
+)
+from ..service_layer.ports import Claim, ClaimKind, PageCursor, PaymentFilter
+from .tables import idempotency_keys, payments, refunds
+
+_PAYMENT_COLUMNS = [c.name for c in payments.columns if c.name != "version"]
+
+
+def _payment_row(payment: Payment) -> dict[str, Any]:
+    row = {name: getattr(payment, name, None) for name in _PAYMENT_COLUMNS}
+    row.update(
+        status=payment.status.value,
+        capture_method=payment.capture_method.value,
+        pending_action=payment.pending_action.value if payment.pending_action else None,
+        metadata=dict(payment.metadata),
+    )
+    return row
+
+
+def _refund_row(payment_id: str, refund: Refund) -> dict[str, Any]:
+    return {
+        "refund_id": refund.refund_id,
+        "payment_id": payment_id,
+        "amount": refund.amount,
+        "reason": refund.reason,
+        "status": refund.status.value,
+        "processor_reference": refund.processor_reference,
+        "created_at": refund.created_at,
+    }
+
+
+def _to_payment(row: Any, refund_rows: list[Any]) -> Payment:
+    return Payment(
+        payment_id=row.payment_id,
+        merchant_id=row.merchant_id,
+        amount=row.amount,
+        currency=row.currency,
+        status=Status(row.status),
+        capture_method=CaptureMethod(row.capture_method),
+        processor=row.processor,
+        payment_method=row.payment_method,
+        customer_id=row.customer_id,
+        description=row.description,
+        metadata=dict(row.metadata or {}),
+        processor_reference=row.processor_reference,
+        amount_captured=row.amount_captured,
+        amount_refunded=row.amount_refunded,
+        refunds=[
+            Refund(r.refund_id, r.amount, r.reason, RefundStatus(r.status), r.created_at, r.processor_reference)
+            for r in refund_rows
+        ],
+        failure_code=row.failure_code,
+        failure_message=row.failure_message,
+        pending_action=PendingAction(row.pending_action) if row.pending_action else None,
+        pending_amount=row.pending_amount,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        version=row.version,
+    )
+
+
+class SqlPaymentRepository:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.connection = connection
+
+    async def add(self, payment: Payment) -> None:
+        await self.connection.execute(payments.insert().values(**_payment_row(payment)))
+        for refund in payment.refunds:
+            await self.connection.execute(refunds.insert().values(**_refund_row(payment.payment_id, refund)))
+
+    async def get(self, merchant_id: str, payment_id: str, *, for_update: bool = False) -> Payment | None:
+        query = select(payments).where(payments.c.payment_id == payment_id, payments.c.merchant_id == merchant_id)
+        if for_update:
+            query = query.with_for_update()
+        row = (await self.connection.execute(query)).first()
+        if row is None:
+            return None
+        refund_rows = (await self._refunds_of([payment_id])).get(payment_id, [])
+        return _to_payment(row, refund_rows)
+
+    async def save(self, payment: Payment) -> None:
+        values = _payment_row(payment)
+        del values["payment_id"], values["merchant_id"], values["created_at"]
+        result = await self.connection.execute(
+            update(payments)
+            .where(payments.c.payment_id == payment.payment_id, payments.c.version == payment.version)
+            .values(**values, version=payments.c.version + 1)
+        )
+        if result.rowcount != 1:
+            raise errors.ConcurrentUpdate(f"payment {payment.payment_id} changed concurrently; retry")
+        payment.version += 1
+        for refund in payment.refunds:
+            row = _refund_row(payment.payment_id, refund)
+            statement = insert(refunds).values(**row)
+            await self.connection.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[refunds.c.refund_id],
+                    set_={"status": statement.excluded.status,
+                          "processor_reference": statement.excluded.processor_reference},
+                )
+            )
+
+    async def list(
+        self, merchant_id: str, filters: PaymentFilter, after: PageCursor | None, limit: int
+    ) -> list[Payment]:
+        query = select(payments).where(payments.c.merchant_id == merchant_id)
+        if filters.status is not None:
+            query = query.where(payments.c.status == filters.status.value)
+        if filters.customer_id:
+            query = query.where(payments.c.customer_id == filters.customer_id)
+        if after is not None:
+            query = query.where(
+                tuple_(payments.c.created_at, payments.c.payment_id) < tuple_(after.created_at, after.payment_id)
+            )
+        query = query.order_by(payments.c.created_at.desc(), payments.c.payment_id.desc()).limit(limit)
+        rows = (await self.connection.execute(query)).all()
+        by_payment = await self._refunds_of([row.payment_id for row in rows])
+        return [_to_payment(row, by_payment.get(row.payment_id, [])) for row in rows]
+
+    async def awaiting_processor(self, older_than: datetime, limit: int) -> list[tuple[str, str]]:
+        pending_refund = (
+            select(refunds.c.payment_id).where(refunds.c.status == RefundStatus.PENDING.value,
+                                               refunds.c.created_at < older_than)
+        )
+        query = (
+            select(payments.c.merchant_id, payments.c.payment_id)
+            .where(or_(and_(payments.c.status == Status.PROCESSING.value, payments.c.updated_at < older_than),
+                       payments.c.payment_id.in_(pending_refund)))
+            .order_by(payments.c.updated_at)
+            .limit(limit)
+        )
+        return [(row.merchant_id, row.payment_id) for row in (await self.connection.execute(query)).all()]
+
+    async def _refunds_of(self, payment_ids: list[str]) -> dict[str, list[Any]]:
+        if not payment_ids:
+            return {}
+        rows = (
+            await self.connection.execute(
+                select(refunds).where(refunds.c.payment_id.in_(payment_ids)).order_by(refunds.c.created_at,
+                                                                                      refunds.c.refund_id)
+            )
+        ).all()
+        grouped: dict[str, list[Any]] = {}
+        for row in rows:
+            grouped.setdefault(row.payment_id, []).append(row)
+        return grouped
+
+
+class SqlIdempotencyStore:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.connection = connection
+
+    async def claim(
+        self,
+        merchant_id: str,
+        key: str,
+        *,
+        operation: str,
+        fingerprint: str,
+        payment_id: str,
+        refund_id: str,
+        lease_seconds: float,
+    ) -> Claim:
+        now = utcnow()
+        lease = now + timedelta(seconds=lease_seconds)
+        # INSERT ... ON CONFLICT DO NOTHING is the atomic claim: of many
+        # concurrent requests with one key, exactly one inserts the row.
+        inserted = await self.connection.execute(
+            insert(idempotency_keys)
+            .values(merchant_id=merchant_id, key=key, operation=operation, fingerprint=fingerprint,
+                    state="started", payment_id=payment_id, refund_id=refund_id, locked_until=lease,
+                    created_at=now)
+            .on_conflict_do_nothing(index_elements=["merchant_id", "key"])
+            .returning(idempotency_keys.c.key)
+        )
+        if inserted.first() is not None:
+            return Claim(ClaimKind.NEW, payment_id, refund_id)
+        row = (
+            await self.connection.execute(
+                select(idempotency_keys)
+                .where(idempotency_keys.c.merchant_id == merchant_id, idempotency_keys.c.key == key)
+                .with_for_update()
+            )
+        ).one()
+        if row.operation != operation or row.fingerprint != fingerprint:
+            raise errors.IdempotencyKeyReused(
+                "idempotency key was already used with different parameters; use a new key for a new request"
+            )
+        if row.state == "completed":
+            return Claim(ClaimKind.REPLAY, row.payment_id, row.refund_id, row.response)
+        if row.locked_until > now:
+            raise errors.IdempotencyKeyInUse(
+                "a request with this idempotency key is still in progress; retry shortly"
+            )
+        await self.connection.execute(
+            update(idempotency_keys)
+            .where(idempotency_keys.c.merchant_id == merchant_id, idempotency_keys.c.key == key)
+            .values(locked_until=lease)
+        )
+        return Claim(ClaimKind.RESUME, row.payment_id, row.refund_id)
+
+    async def complete(self, merchant_id: str, key: str, response: dict[str, Any]) -> None:
+        await self.connection.execute(
+            update(idempotency_keys)
+            .where(idempotency_keys.c.merchant_id == merchant_id, idempotency_keys.c.key == key)
+            .values(state="completed", response=response)
+        )
+
+    async def release(self, merchant_id: str, key: str) -> None:
+        await self.connection.execute(
+            update(idempotency_keys)
+            .where(idempotency_keys.c.merchant_id == merchant_id, idempotency_keys.c.key == key)
+            .values(locked_until=func.now())
+        )
+
+    async def forget(self, merchant_id: str, key: str) -> None:
+        await self.connection.execute(
+            delete(idempotency_keys).where(idempotency_keys.c.merchant_id == merchant_id,
+                                           idempotency_keys.c.key == key)
+        )
+
+    async def prune(self, older_than: datetime) -> int:
+        result = await self.connection.execute(
+            delete(idempotency_keys).where(idempotency_keys.c.created_at < older_than,
+                                           idempotency_keys.c.state == "completed")
+        )
+        return result.rowcount
+
+
+class SqlUnitOfWork:
+    """One database transaction; rolled back unless commit() is called."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.connection: AsyncConnection | None = None
+
+    async def __aenter__(self) -> "SqlUnitOfWork":
+        self.connection = await self.engine.connect()
+        await self.connection.begin()
+        self.payments = SqlPaymentRepository(self.connection)
+        self.idempotency = SqlIdempotencyStore(self.connection)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.connection is not None
+        try:
+            if self.connection.in_transaction():
+                await self.connection.rollback()
+        finally:
+            await self.connection.close()
+            self.connection = None
+
+    async def commit(self) -> None:
+        assert self.connection is not None
+        await self.connection.commit()

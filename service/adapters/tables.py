@@ -1,0 +1,85 @@
+"""PostgreSQL schema as SQLAlchemy Core tables.
+
+Alembic migrations (service/migrations) create these; the tables here are
+what the repository queries. Money columns are BIGINT minor units with CHECK
+constraints, so even a bug in the service cannot store an over-refund.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData()
+
+payments = Table(
+    "payments",
+    metadata,
+    Column("payment_id", String(40), primary_key=True),
+    Column("merchant_id", String(255), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("capture_method", String(16), nullable=False),
+    Column("processor", String(64), nullable=False),
+    Column("payment_method", String(255), nullable=False, server_default=""),
+    Column("customer_id", String(255), nullable=False, server_default=""),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("metadata", JSONB, nullable=False, server_default="{}"),
+    Column("processor_reference", String(255), nullable=False, server_default=""),
+    Column("amount_captured", BigInteger, nullable=False, server_default="0"),
+    Column("amount_refunded", BigInteger, nullable=False, server_default="0"),
+    Column("failure_code", String(64), nullable=False, server_default=""),
+    Column("failure_message", Text, nullable=False, server_default=""),
+    Column("pending_action", String(16)),
+    Column("pending_amount", BigInteger, nullable=False, server_default="0"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("version", Integer, nullable=False, server_default="1"),
+    CheckConstraint("amount > 0", name="amount_positive"),
+    CheckConstraint("amount_captured >= 0 AND amount_captured <= amount", name="captured_within_amount"),
+    CheckConstraint(
+        "amount_refunded >= 0 AND amount_refunded <= amount_captured", name="refunded_within_captured"
+    ),
+)
+
+refunds = Table(
+    "refunds",
+    metadata,
+    Column("refund_id", String(40), primary_key=True),
+    Column("payment_id", String(40), ForeignKey("payments.payment_id"), nullable=False, index=True),
+    Column("amount", BigInteger, nullable=False),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("status", String(16), nullable=False),
+    Column("processor_reference", String(255), nullable=False, server_default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("amount > 0", name="refund_amount_positive"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("merchant_id", String(255), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("operation", String(32), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("state", String(16), nullable=False),  # started | completed
+    Column("payment_id", String(40), nullable=False),
+    Column("refund_id", String(40), nullable=False, server_default=""),
+    Column("response", JSONB),
+    Column("locked_until", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("merchant_id", "key", name="idempotency_keys_pkey"),
+)

@@ -1,0 +1,85 @@
+"""The composition root: builds the engine, adapters and use-case dependencies.
+
+Nothing is built at import time. `main()` and the tests both come through
+`bootstrap(settings, **overrides)`; tests override ports with fakes (unit) or
+point the settings at real PostgreSQL and Redis (integration).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from .config import Settings
+from .service_layer.dependencies import Dependencies, NoCache, PaymentCache, ProcessorLookup
+
+
+def make_engine(settings: Settings) -> AsyncEngine:
+    return create_async_engine(
+        settings.require_database(),
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_size,
+        pool_timeout=5,
+        pool_pre_ping=True,
+        # asyncpg: give up connecting after 5 s, and on any statement after 15 s.
+        connect_args={"timeout": 5, "command_timeout": 15},
+    )
+
+
+@dataclasses.dataclass
+class App:
+    settings: Settings
+    deps: Dependencies
+    engine: AsyncEngine | None
+    # Extra grpc.aio server interceptors (metrics, tracing) added by adapters.
+    interceptors: list[Any] = dataclasses.field(default_factory=list)
+    # Callables run on shutdown (close pools, flush exporters).
+    closers: list[Any] = dataclasses.field(default_factory=list)
+
+    async def database_ok(self, timeout: float = 2.0) -> bool:
+        if self.engine is None:
+            return True
+        try:
+            async with asyncio.timeout(timeout):
+                async with self.engine.connect() as connection:
+                    await connection.execute(text("SELECT 1"))
+            return True
+        except Exception:
+            return False
+
+    async def close(self) -> None:
+        for closer in reversed(self.closers):
+            result = closer()
+            if asyncio.iscoroutine(result):
+                await result
+        if self.engine is not None:
+            await self.engine.dispose()
+
+
+def bootstrap(
+    settings: Settings,
+    *,
+    engine: AsyncEngine | None = None,
+    uow: Any = None,
+    processors: ProcessorLookup | None = None,
+    cache: PaymentCache | None = None,
+) -> App:
+    """Wire the application. Pass ``uow`` (a factory) to run without PostgreSQL."""
+    from .adapters.processors.registry import load_processors
+    from .adapters.repository import SqlUnitOfWork
+
+    if uow is None:
+        engine = engine or make_engine(settings)
+        bound = engine
+
+        def uow():  # noqa: E306 - a factory per call, one transaction each
+            return SqlUnitOfWork(bound)
+
+    if processors is None:
+        processors = load_processors(settings, engine=engine)
+    deps = Dependencies(uow=uow, processors=processors, cache=cache or NoCache())
+    return App(settings=settings, deps=deps, engine=engine)

@@ -1,0 +1,1 @@
+"""Alembic migrations for the payment database (`payment-service migrate`)."""

@@ -1,0 +1,1 @@
+"""Use cases: short functions that run inside a unit of work."""
