@@ -1,0 +1,1 @@
+"""Entry points: the gRPC server, the GraphQL app and the command line."""

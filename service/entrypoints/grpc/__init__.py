@@ -1,0 +1,1 @@
+"""The gRPC API: PaymentService, WebhookService, health and reflection."""

@@ -1,0 +1,122 @@
+"""The gRPC server: PaymentService, WebhookService, grpc.health.v1 and reflection.
+
+`create_server(app, address)` returns the server and its bound port (tests use
+port 0). `serve(settings)` runs until SIGTERM/SIGINT, then stops accepting
+calls, lets in-flight calls finish (up to SHUTDOWN_GRACE_SECONDS) and closes
+the database pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from ...bootstrap import App, bootstrap
+from ...config import Settings
+from ...gen.payment.v1 import payment_pb2 as pb
+from ...gen.payment.v1 import payment_pb2_grpc
+from .interceptors import AccessLogInterceptor
+from .servicer import PaymentServicer
+
+log = logging.getLogger(__name__)
+
+PAYMENT_SERVICE = pb.DESCRIPTOR.services_by_name["PaymentService"].full_name
+HEALTH_INTERVAL_SECONDS = 5.0
+
+
+class Health:
+    """Keeps grpc.health.v1 in step with the database, and answers HealthCheck."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.servicer = health.aio.HealthServicer()
+        self.database_ok = False
+
+    async def refresh(self) -> None:
+        self.database_ok = await self.app.database_ok()
+        status = health_pb2.HealthCheckResponse.SERVING if self.database_ok \
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in ("", PAYMENT_SERVICE):
+            await self.servicer.set(name, status)
+
+    async def watch(self) -> None:
+        while True:
+            try:
+                await self.refresh()
+            except Exception:
+                log.exception("health refresh failed")
+            await asyncio.sleep(HEALTH_INTERVAL_SECONDS)
+
+    async def report(self) -> pb.HealthCheckResponse:
+        await self.refresh()
+        components = {"database": "ok" if self.database_ok else "unreachable",
+                      "cache": getattr(self.app.deps.cache, "state", "disabled")}
+        status = pb.HealthCheckResponse.SERVING if self.database_ok else pb.HealthCheckResponse.NOT_SERVING
+        return pb.HealthCheckResponse(status=status, version=self.app.settings.version, components=components)
+
+    async def shutting_down(self) -> None:
+        await self.servicer.enter_graceful_shutdown()
+
+
+def create_server(app: App, address: str) -> tuple[grpc.aio.Server, int, Health]:
+    from ...gen.payment.v1 import webhook_pb2
+
+    server = grpc.aio.server(interceptors=[AccessLogInterceptor(), *app.interceptors])
+    checker = Health(app)
+    payment_pb2_grpc.add_PaymentServiceServicer_to_server(
+        PaymentServicer(app.deps, app.settings.api_keys, checker.report), server
+    )
+    webhook_service = _webhook_servicer(app)
+    if webhook_service is not None:
+        from ...gen.payment.v1 import webhook_pb2_grpc
+
+        webhook_pb2_grpc.add_WebhookServiceServicer_to_server(webhook_service, server)
+    health_pb2_grpc.add_HealthServicer_to_server(checker.servicer, server)
+    names = [PAYMENT_SERVICE, webhook_pb2.DESCRIPTOR.services_by_name["WebhookService"].full_name,
+             health.SERVICE_NAME, reflection.SERVICE_NAME]
+    reflection.enable_server_reflection(names, server)
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"cannot bind gRPC server to {address}")
+    return server, port, checker
+
+
+def _webhook_servicer(app: App):
+    try:
+        from ..webhooks import WebhookServicer
+    except ImportError:
+        return None
+    return WebhookServicer(app)
+
+
+async def run(app: App, address: str, *, ready: asyncio.Event | None = None) -> None:
+    server, port, checker = create_server(app, address)
+    await server.start()
+    watcher = asyncio.create_task(checker.watch())
+    log.info("payment service listening", extra={"address": address, "port": port})
+    if ready is not None:
+        ready.set()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down: finishing in-flight calls",
+             extra={"grace_seconds": app.settings.shutdown_grace_seconds})
+    await checker.shutting_down()
+    await server.stop(app.settings.shutdown_grace_seconds)
+    watcher.cancel()
+    await app.close()
+    log.info("stopped")
+
+
+def serve(settings: Settings) -> None:
+    app = bootstrap(settings)
+    asyncio.run(run(app, f"{settings.grpc_host}:{settings.grpc_port}"))
