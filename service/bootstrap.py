@@ -81,5 +81,6 @@ def bootstrap(
 
     if processors is None:
         processors = load_processors(settings, engine=engine)
-    deps = Dependencies(uow=uow, processors=processors, cache=cache or NoCache())
+    deps = Dependencies(uow=uow, processors=processors, cache=cache or NoCache(),
+                        lease_seconds=settings.idempotency_lease_seconds)
     return App(settings=settings, deps=deps, engine=engine)

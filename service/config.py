@@ -66,6 +66,8 @@ class Settings:
     db_pool_size: int = 10
     shutdown_grace_seconds: float = 10.0
     idempotency_retention_hours: int = 24
+    # How long a request owns its idempotency key; after a crash, a retry may take over then.
+    idempotency_lease_seconds: int = 30
     log_level: str = "INFO"
     version: str = "0.1.0"
 
@@ -87,6 +89,7 @@ class Settings:
             db_pool_size=_int(env, "DB_POOL_SIZE", 10),
             shutdown_grace_seconds=float(_int(env, "SHUTDOWN_GRACE_SECONDS", 10)),
             idempotency_retention_hours=_int(env, "IDEMPOTENCY_RETENTION_HOURS", 24),
+            idempotency_lease_seconds=_int(env, "IDEMPOTENCY_LEASE_SECONDS", 30),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
         )
 

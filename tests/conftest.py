@@ -73,3 +73,32 @@ def merchant() -> str:
 @pytest.fixture
 def api_key(merchant) -> str:
     return f"sk_test_{uuid.uuid4().hex[:16]}"
+
+
+FIGURES = ROOT / "build" / "test-figures.jsonl"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fresh_figures():
+    FIGURES.parent.mkdir(parents=True, exist_ok=True)
+    FIGURES.write_text("")
+    yield
+
+
+@pytest.fixture
+def record():
+    """Record a test's measured figures (printed at the end, kept in build/test-figures.jsonl)."""
+    import json
+
+    def write(name: str, **figures) -> None:
+        with FIGURES.open("a") as out:
+            out.write(json.dumps({"test": name, **figures}) + "\n")
+
+    return write
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FIGURES.exists() and FIGURES.read_text().strip():
+        terminalreporter.section("measured figures")
+        for line in FIGURES.read_text().splitlines():
+            terminalreporter.write_line(line)
