@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import pathlib
 import shutil
+import tempfile
 import uuid
 
 import pytest
@@ -33,13 +34,12 @@ def require(tool_found: bool, what: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def work_dir(tmp_path_factory) -> pathlib.Path:
-    path = tmp_path_factory.mktemp("stack")
-    os.chmod(path, 0o755)
-    for parent in path.parents:  # the postgres user must reach its data dir
-        if str(parent).startswith("/tmp/pytest"):
-            os.chmod(parent, 0o755)
-    return path
+def work_dir() -> pathlib.Path:
+    """A private directory for the session's servers, readable by the postgres user."""
+    path = pathlib.Path(tempfile.mkdtemp(prefix="payment-tests-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

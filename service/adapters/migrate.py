@@ -5,8 +5,11 @@ from __future__ import annotations
 import logging
 import pathlib
 
-from alembic import command
-from alembic.config import Config
+# Alembic announces each of its plugins at import time; keep the log to what matters.
+logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+from alembic import command  # noqa: E402
+from alembic.config import Config  # noqa: E402
 
 MIGRATIONS = pathlib.Path(__file__).resolve().parent.parent / "migrations"
 
@@ -20,7 +23,6 @@ def alembic_config(database_url: str) -> Config:
 
 def upgrade(database_url: str, revision: str = "head") -> None:
     """Bring the database to ``revision``; safe to run repeatedly and concurrently."""
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     command.upgrade(alembic_config(database_url), revision)
 
 

@@ -101,7 +101,10 @@ class Postgres:
         return f"postgresql+asyncpg://{self.user}@127.0.0.1:{self.port}/{self.database}"
 
     def _run(self, *args: str) -> None:
-        subprocess.run(as_postgres_user(list(args)), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        done = subprocess.run(as_postgres_user(list(args)), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True)
+        if done.returncode != 0:
+            raise subprocess.CalledProcessError(done.returncode, args[0], stderr=done.stderr)
 
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -112,9 +115,16 @@ class Postgres:
         if not (self.data_dir / "PG_VERSION").exists():
             self._run(pg_bin("initdb"), "-D", str(self.data_dir), "-U", self.user, "--auth=trust", "-E", "UTF8",
                       "--no-sync")
-        self._run(pg_bin("pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_dir / "postgres.log"), "-w",
-                  "-t", "60", "-o", f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data_dir} "
-                  "-c fsync=off -c max_connections=200", "start")
+        if (self.data_dir / "postmaster.pid").exists():
+            self.stop()  # left running by a supervisor that was killed: start afresh
+        log_file = self.log_dir / "postgres.log"
+        try:
+            self._run(pg_bin("pg_ctl"), "-D", str(self.data_dir), "-l", str(log_file), "-w", "-t", "60",
+                      "-o", f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data_dir} "
+                      "-c fsync=off -c max_connections=200", "start")
+        except subprocess.CalledProcessError:
+            tail = log_file.read_text().splitlines()[-5:] if log_file.exists() else []
+            raise RuntimeError("PostgreSQL did not start:\n  " + "\n  ".join(tail)) from None
         created = subprocess.run(
             as_postgres_user([pg_bin("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user,
                               self.database]), capture_output=True, text=True)
