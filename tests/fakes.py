@@ -19,6 +19,7 @@ class Store:
     def __init__(self) -> None:
         self.payments: dict[str, Payment] = {}
         self.keys: dict[tuple[str, str], dict[str, Any]] = {}
+        self.events: dict[str, tuple] = {}
         self.commits = 0
 
 
@@ -52,6 +53,24 @@ class MemoryPayments:
         return [(p.merchant_id, p.payment_id) for p in self.staged.payments.values()
                 if (p.status is Status.PROCESSING and p.updated_at < older_than)
                 or any(r.status is RefundStatus.PENDING and r.created_at < older_than for r in p.refunds)][:limit]
+
+
+    async def find_by_reference(self, processor: str, reference: str) -> tuple[str, str] | None:
+        for p in self.staged.payments.values():
+            if p.processor == processor and p.processor_reference == reference:
+                return p.merchant_id, p.payment_id
+        return None
+
+
+class MemoryWebhookEvents:
+    def __init__(self, staged: Store) -> None:
+        self.staged = staged
+
+    async def record(self, event_id, *, processor, type, outcome, payment_id) -> bool:
+        if event_id in self.staged.events:
+            return False
+        self.staged.events[event_id] = (processor, type, outcome, payment_id)
+        return True
 
 
 class MemoryIdempotency:
@@ -103,6 +122,7 @@ class MemoryUnitOfWork:
         self.staged = copy.deepcopy(self.store)
         self.payments = MemoryPayments(self.staged)
         self.idempotency = MemoryIdempotency(self.staged)
+        self.webhook_events = MemoryWebhookEvents(self.staged)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -111,9 +131,10 @@ class MemoryUnitOfWork:
     async def commit(self) -> None:
         self.store.payments = self.staged.payments
         self.store.keys = self.staged.keys
+        self.store.events = self.staged.events
         self.store.commits += 1
         self.staged = copy.deepcopy(self.store)
-        self.payments.staged = self.idempotency.staged = self.staged
+        self.payments.staged = self.idempotency.staged = self.webhook_events.staged = self.staged
 
 
 class SingleProcessor:

@@ -20,7 +20,7 @@ from ..domain.model import (
     utcnow,
 )
 from ..service_layer.ports import Claim, ClaimKind, PageCursor, PaymentFilter
-from .tables import idempotency_keys, payments, refunds
+from .tables import idempotency_keys, payments, refunds, webhook_events
 
 _PAYMENT_COLUMNS = [c.name for c in payments.columns if c.name != "version"]
 
@@ -150,6 +150,13 @@ class SqlPaymentRepository:
         )
         return [(row.merchant_id, row.payment_id) for row in (await self.connection.execute(query)).all()]
 
+    async def find_by_reference(self, processor: str, reference: str) -> tuple[str, str] | None:
+        row = (await self.connection.execute(
+            select(payments.c.merchant_id, payments.c.payment_id)
+            .where(payments.c.processor == processor, payments.c.processor_reference == reference)
+        )).first()
+        return (row.merchant_id, row.payment_id) if row else None
+
     async def _refunds_of(self, payment_ids: list[str]) -> dict[str, list[Any]]:
         if not payment_ids:
             return {}
@@ -246,6 +253,21 @@ class SqlIdempotencyStore:
         return result.rowcount
 
 
+class SqlWebhookEvents:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.connection = connection
+
+    async def record(self, event_id: str, *, processor: str, type: str, outcome: str, payment_id: str) -> bool:
+        inserted = await self.connection.execute(
+            insert(webhook_events)
+            .values(event_id=event_id, processor=processor, type=type, outcome=outcome, payment_id=payment_id,
+                    received_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["event_id"])
+            .returning(webhook_events.c.event_id)
+        )
+        return inserted.first() is not None
+
+
 class SqlUnitOfWork:
     """One database transaction; rolled back unless commit() is called."""
 
@@ -258,6 +280,7 @@ class SqlUnitOfWork:
         await self.connection.begin()
         self.payments = SqlPaymentRepository(self.connection)
         self.idempotency = SqlIdempotencyStore(self.connection)
+        self.webhook_events = SqlWebhookEvents(self.connection)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -83,3 +83,14 @@ idempotency_keys = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     PrimaryKeyConstraint("merchant_id", "key", name="idempotency_keys_pkey"),
 )
+
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("event_id", String(255), primary_key=True),
+    Column("processor", String(64), nullable=False),
+    Column("type", String(128), nullable=False),
+    Column("outcome", String(32), nullable=False),
+    Column("payment_id", String(40), nullable=False, server_default=""),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+)

@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 
 from . import errors
 from .money import validate_amount
+from .processor import ProcessorPayment, ProcessorStatus
 
 
 class Status(str, enum.Enum):
@@ -205,6 +206,44 @@ class Payment:
             if refund.refund_id == refund_id:
                 return refund
         raise errors.NotFound(f"refund {refund_id} not found")
+
+    # ---- the processor's own view (webhooks) ----------------------------
+
+    def apply_processor_view(self, view: ProcessorPayment, new_refund_id) -> bool:
+        """Move forward to what the processor reports; never backwards.
+
+        Amounts only grow and final states stay final, so a duplicate or an
+        older (out-of-order) event is a no-op. Returns whether anything changed.
+        """
+        before = (self.status, self.amount_captured, self.amount_refunded, len(self.refunds))
+        waiting = self.status is Status.PROCESSING
+        open_ = self.status is Status.REQUIRES_CAPTURE or waiting
+        if view.reference and not self.processor_reference:
+            self.processor_reference = view.reference
+        if view.status is ProcessorStatus.FAILED and waiting and self.pending_action is PendingAction.AUTHORIZE:
+            self.declined(view.failure_code or "declined", view.failure_message)
+        elif view.status is ProcessorStatus.CANCELED and open_ and self.amount_captured == 0:
+            self._settle(Status.CANCELED)
+        elif view.amount_captured > self.amount_captured and open_:
+            self.amount_captured = min(view.amount_captured, self.amount)
+            self._settle(Status.CAPTURED)
+        elif view.status is ProcessorStatus.AUTHORIZED and waiting and self.pending_action is PendingAction.AUTHORIZE:
+            self._settle(Status.REQUIRES_CAPTURE)
+        self._apply_refunded(min(view.amount_refunded, self.amount_captured), new_refund_id)
+        return before != (self.status, self.amount_captured, self.amount_refunded, len(self.refunds))
+
+    def _apply_refunded(self, total: int, new_refund_id) -> None:
+        """Confirm pending refunds (oldest first), then record any refund made elsewhere."""
+        if total <= self.amount_refunded or self.status not in (Status.CAPTURED, Status.PARTIALLY_REFUNDED):
+            return
+        for refund in [r for r in self.refunds if r.status is RefundStatus.PENDING]:
+            if self.amount_refunded + refund.amount <= total:
+                self.complete_refund(refund.refund_id)
+        missing = total - self.amount_refunded - self.amount_refund_pending
+        if missing > 0:
+            refund = Refund(new_refund_id(), missing, "made at the processor", RefundStatus.PENDING, utcnow())
+            self.refunds.append(refund)
+            self.complete_refund(refund.refund_id)
 
     # ---- helpers --------------------------------------------------------
 

@@ -47,6 +47,16 @@ class PaymentRepository(Protocol):
         """(merchant_id, payment_id) of payments PROCESSING or with a PENDING refund."""
         ...
 
+    async def find_by_reference(self, processor: str, reference: str) -> tuple[str, str] | None:
+        """(merchant_id, payment_id) of the payment the processor calls ``reference``."""
+        ...
+
+
+class WebhookEvents(Protocol):
+    async def record(self, event_id: str, *, processor: str, type: str, outcome: str, payment_id: str) -> bool:
+        """Remember an event; False if it was already recorded (a duplicate delivery)."""
+        ...
+
 
 class ClaimKind(enum.Enum):
     NEW = "new"  # this request owns the key now
@@ -96,6 +106,7 @@ class IdempotencyStore(Protocol):
 class UnitOfWork(Protocol):
     payments: PaymentRepository
     idempotency: IdempotencyStore
+    webhook_events: WebhookEvents
 
     async def __aenter__(self) -> "UnitOfWork": ...
 

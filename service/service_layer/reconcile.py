@@ -15,6 +15,7 @@ import logging
 from datetime import timedelta
 
 from ..domain import errors
+from ..domain.ids import new_refund_id
 from ..domain.model import PendingAction, RefundStatus, Status, utcnow
 from ..domain.processor import ProcessorStatus
 from .dependencies import Dependencies
@@ -57,7 +58,12 @@ async def _reconcile_one(merchant_id: str, payment_id: str, deps: Dependencies) 
     if payment is None:
         return True
     if payment.status is Status.PROCESSING:
-        if payment.pending_action in (PendingAction.CAPTURE, PendingAction.CANCEL) and payment.processor_reference:
+        if payment.pending_action is PendingAction.AUTHORIZE and payment.processor_reference:
+            # The processor answered "pending" and gave its id: ask it, rather than replay
+            # a request whose stored answer is that same "pending".
+            remote = await deps.processors.get(payment.processor).retrieve(payment.processor_reference)
+            payment = await _settle(payment, "", deps, lambda p: p.apply_processor_view(remote, new_refund_id))
+        elif payment.pending_action in (PendingAction.CAPTURE, PendingAction.CANCEL) and payment.processor_reference:
             remote = await deps.processors.get(payment.processor).retrieve(payment.processor_reference)
             if _already_done(payment.pending_action, remote.status):
                 apply = (lambda p: p.complete_capture()) if payment.pending_action is PendingAction.CAPTURE \

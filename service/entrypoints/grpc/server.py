@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Callable
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -20,7 +21,9 @@ from grpc_reflection.v1alpha import reflection
 from ...bootstrap import App, bootstrap
 from ...config import Settings
 from ...gen.payment.v1 import payment_pb2 as pb
-from ...gen.payment.v1 import payment_pb2_grpc
+from ...gen.payment.v1 import payment_pb2_grpc, webhook_pb2, webhook_pb2_grpc
+from ..webhooks import WebhookServicer
+from ...observability import metrics
 from .interceptors import AccessLogInterceptor
 from .servicer import PaymentServicer
 
@@ -65,18 +68,12 @@ class Health:
 
 
 def create_server(app: App, address: str) -> tuple[grpc.aio.Server, int, Health]:
-    from ...gen.payment.v1 import webhook_pb2
-
     server = grpc.aio.server(interceptors=[AccessLogInterceptor(), *app.interceptors])
     checker = Health(app)
     payment_pb2_grpc.add_PaymentServiceServicer_to_server(
         PaymentServicer(app.deps, app.settings.api_keys, checker.report), server
     )
-    webhook_service = _webhook_servicer(app)
-    if webhook_service is not None:
-        from ...gen.payment.v1 import webhook_pb2_grpc
-
-        webhook_pb2_grpc.add_WebhookServiceServicer_to_server(webhook_service, server)
+    webhook_pb2_grpc.add_WebhookServiceServicer_to_server(WebhookServicer(app), server)
     health_pb2_grpc.add_HealthServicer_to_server(checker.servicer, server)
     names = [PAYMENT_SERVICE, webhook_pb2.DESCRIPTOR.services_by_name["WebhookService"].full_name,
              health.SERVICE_NAME, reflection.SERVICE_NAME]
@@ -87,17 +84,10 @@ def create_server(app: App, address: str) -> tuple[grpc.aio.Server, int, Health]
     return server, port, checker
 
 
-def _webhook_servicer(app: App):
-    try:
-        from ..webhooks import WebhookServicer
-    except ImportError:
-        return None
-    return WebhookServicer(app)
-
-
 async def run(app: App, address: str, *, ready: asyncio.Event | None = None) -> None:
     server, port, checker = create_server(app, address)
     await server.start()
+    stop_metrics = _serve_metrics(app)
     watcher = asyncio.create_task(checker.watch())
     log.info("payment service listening", extra={"address": address, "port": port})
     if ready is not None:
@@ -114,7 +104,20 @@ async def run(app: App, address: str, *, ready: asyncio.Event | None = None) -> 
     await server.stop(app.settings.shutdown_grace_seconds)
     watcher.cancel()
     await app.close()
+    stop_metrics()
     log.info("stopped")
+
+
+def _serve_metrics(app: App) -> Callable[[], None]:
+    """Prometheus /metrics on METRICS_PORT (0: off); a busy port is logged, not fatal."""
+    port = app.settings.metrics_port
+    if port <= 0:
+        return lambda: None
+    try:
+        return metrics.start_http_server(port, app.settings.version)
+    except OSError as exc:
+        log.error("cannot serve metrics", extra={"port": port, "error": str(exc)})
+        return lambda: None
 
 
 def serve(settings: Settings) -> None:

@@ -1,0 +1,75 @@
+"""Stripe webhook events -> ProcessorEvent, verified with stripe's own code.
+
+The signature (`Stripe-Signature`: `t=<time>,v1=<hmac>`) is checked over the
+exact raw bytes by `stripe.WebhookSignature.verify_header` with a 300 s
+tolerance; nothing in the body is trusted before that.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import stripe
+
+from ...domain.errors import InvalidArgument
+from ...domain.processor import ProcessorPayment, ProcessorStatus
+from ...service_layer.webhooks import ProcessorEvent
+from .stripe import payment_from_intent
+
+TOLERANCE_SECONDS = 300
+INTENT_EVENTS = ("payment_intent.succeeded", "payment_intent.canceled", "payment_intent.payment_failed")
+CHARGE_EVENTS = ("charge.refunded",)
+
+
+def verify(payload: bytes, signature: str, secret: str) -> dict[str, Any]:
+    """The event as a dict, or InvalidArgument naming what is wrong."""
+    if not signature:
+        raise InvalidArgument("stripe-signature", "header is missing")
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidArgument("body", "is not UTF-8 JSON") from None
+    try:
+        stripe.WebhookSignature.verify_header(text, signature, secret, TOLERANCE_SECONDS)
+    except stripe.SignatureVerificationError:
+        raise InvalidArgument(
+            "stripe-signature", f"does not match the body, or is older than {TOLERANCE_SECONDS} s") from None
+    try:
+        event = json.loads(text)
+    except ValueError:
+        raise InvalidArgument("body", "is not JSON") from None
+    if not (isinstance(event, dict) and isinstance(event.get("id"), str) and isinstance(event.get("type"), str)
+            and isinstance(event.get("data"), dict) and isinstance(event["data"].get("object"), dict)):
+        raise InvalidArgument("body", "is not a Stripe event (id, type and data.object are required)")
+    return event
+
+
+def _ours(obj: Mapping[str, Any]) -> tuple[str, str] | None:
+    metadata = obj.get("metadata") or {}
+    if isinstance(metadata, Mapping) and metadata.get("merchant_id") and metadata.get("payment_id"):
+        return str(metadata["merchant_id"]), str(metadata["payment_id"])
+    return None
+
+
+def _charge_view(charge: Mapping[str, Any]) -> ProcessorPayment:
+    return ProcessorPayment(
+        reference=str(charge.get("payment_intent") or ""),
+        status=ProcessorStatus.CAPTURED,
+        amount=int(charge.get("amount") or 0),
+        amount_captured=int(charge.get("amount_captured") or charge.get("amount") or 0),
+        amount_refunded=int(charge.get("amount_refunded") or 0),
+    )
+
+
+def to_processor_event(event: Mapping[str, Any]) -> ProcessorEvent:
+    kind, obj = event["type"], event["data"]["object"]
+    try:
+        if kind in INTENT_EVENTS and obj.get("id"):
+            return ProcessorEvent(event["id"], kind, "stripe", payment_from_intent(obj), _ours(obj))
+        if kind in CHARGE_EVENTS and obj.get("payment_intent"):
+            return ProcessorEvent(event["id"], kind, "stripe", _charge_view(obj), _ours(obj))
+    except (TypeError, ValueError, KeyError):
+        raise InvalidArgument("body", f"the {kind} event's data.object is malformed") from None
+    return ProcessorEvent(event["id"], kind, "stripe")
