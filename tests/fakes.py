@@ -118,7 +118,7 @@ class MemoryUnitOfWork:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    async def __aenter__(self) -> "MemoryUnitOfWork":
+    async def __aenter__(self) -> MemoryUnitOfWork:
         self.staged = copy.deepcopy(self.store)
         self.payments = MemoryPayments(self.staged)
         self.idempotency = MemoryIdempotency(self.staged)

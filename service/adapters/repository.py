@@ -275,7 +275,7 @@ class SqlUnitOfWork:
         self.engine = engine
         self.connection: AsyncConnection | None = None
 
-    async def __aenter__(self) -> "SqlUnitOfWork":
+    async def __aenter__(self) -> SqlUnitOfWork:
         self.connection = await self.engine.connect()
         await self.connection.begin()
         self.payments = SqlPaymentRepository(self.connection)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from . import errors
 from .money import validate_amount
@@ -55,7 +55,7 @@ class RefundStatus(str, enum.Enum):
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclasses.dataclass
@@ -96,7 +96,7 @@ class Payment:
     # ---- creation -------------------------------------------------------
 
     @classmethod
-    def new(cls, **fields) -> "Payment":
+    def new(cls, **fields) -> Payment:
         """A payment written before the processor is asked to authorize it."""
         return cls(status=Status.PROCESSING, pending_action=PendingAction.AUTHORIZE, **fields)
 

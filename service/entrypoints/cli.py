@@ -102,7 +102,8 @@ def _print_urls(stack, env: dict) -> None:
         f"  Envoy     {stack.urls['envoy_admin']} (admin, loopback only)",
         "",
         "try:",
-        f"  curl -s -H 'Authorization: Bearer {key}' -d '{{\"amount\": 1000, \"currency\": \"USD\"}}' {rest}/v1/payments",
+        f"  curl -s -H 'Authorization: Bearer {key}' \\\n"
+        f"    -d '{{\"amount\": 1000, \"currency\": \"USD\"}}' {rest}/v1/payments",
         f"  grpcurl -plaintext -H 'authorization: Bearer {key}' {grpc} payment.v1.PaymentService/ListPayments",
         "",
         "Ctrl-C stops everything.",

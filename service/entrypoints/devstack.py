@@ -33,7 +33,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_port(port: int, timeout: float = 30.0, process: "Child | None" = None) -> None:
+def wait_for_port(port: int, timeout: float = 30.0, process: Child | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.popen.poll() is not None:
@@ -190,7 +190,7 @@ class LocalStack:
     def port(self, name: str, default: int) -> int:
         return int(self.env.get(name) or default)
 
-    def start(self) -> "LocalStack":
+    def start(self) -> LocalStack:
         try:
             self._start()
         except BaseException:

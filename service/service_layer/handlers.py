@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 from collections.abc import Callable
@@ -93,18 +94,22 @@ async def _authorize(payment: Payment, key: str, deps: Dependencies) -> Payment:
     )
     try:
         result = await processor.authorize(request, idempotency_key=f"{payment.payment_id}:authorize")
-    except errors.ProcessorDeclined as exc:
-        return await _settle(payment, key, deps, lambda p: p.declined(exc.code, exc.message))
-    except errors.ProcessorInvalidRequest as exc:
-        return await _settle(payment, key, deps, lambda p: p.declined("processor_invalid_request", exc.message))
+    except (errors.ProcessorDeclined, errors.ProcessorInvalidRequest) as exc:
+        decline = functools.partial(Payment.declined, code=_decline_code(exc), message=exc.message)
+        return await _settle(payment, key, deps, decline)
     except errors.ProcessorUnavailable as exc:
-        await _settle(payment, key, deps, lambda p: p.declined("processor_unavailable", exc.message), forget=True)
+        decline = functools.partial(Payment.declined, code="processor_unavailable", message=exc.message)
+        await _settle(payment, key, deps, decline, forget=True)
         raise errors.Unavailable(
             f"processor {payment.processor} is unavailable; nothing was charged; retry with the same idempotency key"
         ) from exc
     except errors.ProcessorOutcomeUnknown:
         return await _leave_processing(payment, key, deps)
     return await _settle(payment, key, deps, lambda p: _apply_authorization(p, result))
+
+
+def _decline_code(exc: errors.ProcessorError) -> str:
+    return exc.code if isinstance(exc, errors.ProcessorDeclined) else "processor_invalid_request"
 
 
 def _apply_authorization(payment: Payment, result: ProcessorPayment) -> None:

@@ -73,7 +73,8 @@ def _check_payment_method(value: str) -> None:
             "payment_method", "looks like a card number; send the processor's payment method token instead"
         )
     if not _TOKEN.match(value):
-        raise InvalidArgument("payment_method", "must be a token of letters, digits and underscores (e.g. pm_card_visa)")
+        raise InvalidArgument("payment_method",
+                              "must be a token of letters, digits and underscores (e.g. pm_card_visa)")
 
 
 def validate_create(cmd: CreatePayment) -> CreatePayment:

@@ -168,7 +168,8 @@ def test_bad_queries_are_client_errors_never_500(http, path, params, http_status
 
 def test_bad_actions_are_400(http):
     payment_id = http.post("/v1/payments", json={"amount": 100, "currency": "USD"}).json()["payment"]["payment_id"]
-    for body, field in [({}, "action"), ({"action": "EXPLODE"}, "action"), ({"action": "CANCEL", "amount": 5}, "amount"),
-                        ({"action": "CAPTURE", "amount": 0}, "amount")]:
+    cases = [({}, "action"), ({"action": "EXPLODE"}, "action"), ({"action": "CANCEL", "amount": 5}, "amount"),
+             ({"action": "CAPTURE", "amount": 0}, "amount")]
+    for body, field in cases:
         reply = http.post(f"/v1/payments/{payment_id}:process", json=body)
         assert_status_body(reply, 400, 3, field)

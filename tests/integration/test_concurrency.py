@@ -13,7 +13,7 @@ import pytest
 from service.gen.payment.v1 import payment_pb2 as pb
 
 from .conftest import auth
-from .test_grpc_api import count_payments, details
+from .test_grpc_api import details
 
 pytestmark = pytest.mark.integration
 
@@ -68,7 +68,8 @@ async def test_twenty_concurrent_creates_with_one_key_across_processes(server_pr
     replicas = server_processes(2)
     idem = f"race-{uuid.uuid4()}"
     request = pb.CreatePaymentRequest(amount=321, currency="USD")
-    results = await asyncio.gather(*[replicas[i % 2].stub.CreatePayment(request, metadata=auth(key, idempotency_key=idem))
+    metadata = auth(key, idempotency_key=idem)
+    results = await asyncio.gather(*[replicas[i % 2].stub.CreatePayment(request, metadata=metadata)
                                      for i in range(20)], return_exceptions=True)
     ids = {r.payment.payment_id for r in results if not isinstance(r, BaseException)}
     failures = [r for r in results if isinstance(r, BaseException)]
@@ -77,7 +78,7 @@ async def test_twenty_concurrent_creates_with_one_key_across_processes(server_pr
         if not failures:
             break
         await asyncio.sleep(0.1)
-        retried = await asyncio.gather(*[replicas[0].stub.CreatePayment(request, metadata=auth(key, idempotency_key=idem))
+        retried = await asyncio.gather(*[replicas[0].stub.CreatePayment(request, metadata=metadata)
                                          for _ in failures], return_exceptions=True)
         ids |= {r.payment.payment_id for r in retried if not isinstance(r, BaseException)}
         failures = [r for r in retried if isinstance(r, BaseException)]

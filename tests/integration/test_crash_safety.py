@@ -14,7 +14,7 @@ from datetime import timedelta
 
 import grpc
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from service.adapters.tables import payments
@@ -47,7 +47,7 @@ async def retry_until_done(stub, requests: dict[str, pb.CreatePaymentRequest], k
             return answers
         results = await asyncio.gather(*[stub.CreatePayment(requests[k], metadata=auth(key, idempotency_key=k))
                                          for k in pending], return_exceptions=True)
-        for idem, result in zip(pending, results):
+        for idem, result in zip(pending, results, strict=True):
             if not isinstance(result, BaseException):
                 answers[idem] = result.payment.payment_id
             elif result.code() != grpc.StatusCode.ABORTED:  # only "key in use" is expected here

@@ -7,9 +7,7 @@ import uuid
 
 import grpc
 import pytest
-from sqlalchemy import func, select
 
-from service.adapters.tables import payments
 from service.gen.payment.v1 import payment_pb2 as pb
 
 from .conftest import auth
@@ -65,8 +63,8 @@ async def test_keys_are_scoped_per_merchant(api, key):
 
 
 async def test_process_actions_are_idempotent(api, key):
-    payment = (await api.stub.CreatePayment(pb.CreatePaymentRequest(amount=1000, currency="USD", capture_method=pb.AUTOMATIC),
-                                            metadata=auth(key))).payment
+    request = pb.CreatePaymentRequest(amount=1000, currency="USD", capture_method=pb.AUTOMATIC)
+    payment = (await api.stub.CreatePayment(request, metadata=auth(key))).payment
     idem = new_key()
     refund = pb.ProcessPaymentRequest(payment_id=payment.payment_id, action=pb.REFUND, amount=300)
     first = await api.stub.ProcessPayment(refund, metadata=auth(key, idempotency_key=idem))
