@@ -64,3 +64,6 @@ clean: ## remove local data, logs and build output (not .venv or tools)
 	rm -rf .data build .pytest_cache
 
 -include mk/*.mk
+
+bench: ## latency, throughput and memory of the real local stack (JSON on stdout)
+	@$(PY) -m bench.bench
