@@ -67,7 +67,9 @@ def _dev(args: argparse.Namespace, settings: Settings) -> int:
     env = {**load_env_file(env_file), **{k: v for k, v in os.environ.items() if k.isupper()}}
     data = ROOT / ".data"
     stack = LocalStack(env, data_dir=data, log_dir=data / "logs")
-    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the stack like Ctrl-C does
+    # Ctrl-C and `kill` both stop the stack, even when SIGINT was inherited as ignored.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     print(f"starting the local stack (settings from {env_file.name}, logs in {data / 'logs'}) ...", flush=True)
     try:
         stack.start()
