@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from . import observability
 from .config import Settings
 from .service_layer.dependencies import Dependencies, NoCache, PaymentCache, ProcessorLookup
+
+if TYPE_CHECKING:
+    from .adapters.cache import RedisPaymentCache
 
 
 def make_engine(settings: Settings) -> AsyncEngine:
@@ -81,6 +85,23 @@ def bootstrap(
 
     if processors is None:
         processors = load_processors(settings, engine=engine)
-    deps = Dependencies(uow=uow, processors=processors, cache=cache or NoCache(),
+    owned_cache = _redis_cache(settings) if cache is None else None
+    deps = Dependencies(uow=uow, processors=observability.instrument_processors(processors),
+                        cache=cache or owned_cache or NoCache(),
                         lease_seconds=settings.idempotency_lease_seconds)
-    return App(settings=settings, deps=deps, engine=engine)
+    app = App(settings=settings, deps=deps, engine=engine)
+    if hasattr(processors, "aclose"):  # HTTP clients of the processor adapters
+        app.closers.append(processors.aclose)
+    observability.install(app)
+    if owned_cache is not None:
+        app.closers.append(owned_cache.aclose)
+    return app
+
+
+def _redis_cache(settings: Settings) -> RedisPaymentCache | None:
+    """The Redis cache when REDIS_URL is set (else None: every read goes to PostgreSQL)."""
+    if not settings.redis_url:
+        return None
+    from .adapters.cache import RedisPaymentCache
+
+    return RedisPaymentCache.from_url(settings.redis_url, settings.cache_ttl_seconds)

@@ -59,6 +59,8 @@ class Settings:
     metrics_port: int = 9464
     redis_url: str = ""
     cache_ttl_seconds: int = 300
+    otel_exporter_otlp_endpoint: str = ""
+    otel_service_name: str = "payment-service"
     default_processor: str = "inhouse"
     stripe_api_key: str = dataclasses.field(default="", repr=False)
     stripe_api_base: str = ""
@@ -72,7 +74,7 @@ class Settings:
     version: str = "0.1.0"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         return cls(
             database_url=env.get("DATABASE_URL", ""),
@@ -82,6 +84,8 @@ class Settings:
             metrics_port=_int(env, "METRICS_PORT", 9464),
             redis_url=env.get("REDIS_URL", ""),
             cache_ttl_seconds=_int(env, "CACHE_TTL_SECONDS", 300),
+            otel_exporter_otlp_endpoint=env.get("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
+            otel_service_name=env.get("OTEL_SERVICE_NAME", "") or "payment-service",
             default_processor=env.get("DEFAULT_PROCESSOR", "inhouse") or "inhouse",
             stripe_api_key=env.get("STRIPE_API_KEY", ""),
             stripe_api_base=env.get("STRIPE_API_BASE", ""),

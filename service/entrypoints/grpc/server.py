@@ -22,8 +22,8 @@ from ...bootstrap import App, bootstrap
 from ...config import Settings
 from ...gen.payment.v1 import payment_pb2 as pb
 from ...gen.payment.v1 import payment_pb2_grpc, webhook_pb2, webhook_pb2_grpc
-from ..webhooks import WebhookServicer
 from ...observability import metrics
+from ..webhooks import WebhookServicer
 from .interceptors import AccessLogInterceptor
 from .servicer import PaymentServicer
 

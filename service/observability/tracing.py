@@ -1,0 +1,139 @@
+"""OpenTelemetry traces: a server span per RPC, client spans for SQL, Redis and processors.
+
+`configure(settings)` installs the SDK tracer provider once per process, so
+every call gets a real trace id (continued from the caller's W3C `traceparent`,
+or new) even when nothing is exported. Spans are exported over OTLP/gRPC only
+when OTEL_EXPORTER_OTLP_ENDPOINT is set; OTEL_SERVICE_NAME and the other
+standard OTEL_* variables are honoured by the SDK.
+
+Spans carry no card data, API keys or request bodies. SQL spans carry the
+statement text, which holds bind placeholders, never values.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import grpc
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ..config import Settings
+from ..logs import trace_id_var
+
+log = logging.getLogger(__name__)
+
+INSTRUMENTATION = "service.observability"
+# Server spans are errors only for these codes (OpenTelemetry gRPC conventions).
+SERVER_ERROR_CODES = frozenset({
+    grpc.StatusCode.UNKNOWN, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNIMPLEMENTED,
+    grpc.StatusCode.INTERNAL, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DATA_LOSS,
+})
+_SPAN_ATTRIBUTE = "_payment_otel_span"
+_exporting_to: set[str] = set()
+
+
+def configure(settings: Settings) -> TracerProvider:
+    """The process's SDK tracer provider, created on first use; exports when an endpoint is set."""
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        resource = Resource.create({"service.name": settings.otel_service_name,
+                                    "service.version": settings.version})
+        provider = TracerProvider(resource=resource)
+        trace.set_tracer_provider(provider)
+    endpoint = settings.otel_exporter_otlp_endpoint
+    if endpoint and endpoint not in _exporting_to:
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+        _exporting_to.add(endpoint)
+        log.info("exporting traces over OTLP", extra={"endpoint": endpoint})
+    return provider
+
+
+def tracer() -> trace.Tracer:
+    return trace.get_tracer(INSTRUMENTATION)
+
+
+def current_trace_id() -> str:
+    """The active span's trace id as 32 hex digits, or '' outside any span."""
+    context = trace.get_current_span().get_span_context()
+    return trace.format_trace_id(context.trace_id) if context.is_valid else ""
+
+
+@contextlib.contextmanager
+def server_span(full_method: str, metadata: Mapping[str, str]) -> Iterator[trace.Span]:
+    """The span of one incoming RPC, continuing the caller's `traceparent` when there is one.
+
+    Sets the log context's trace id, so every log line of the call carries it.
+    """
+    service, _, method = full_method.lstrip("/").partition("/")
+    attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": method}
+    parent = propagate.extract(dict(metadata))
+    with tracer().start_as_current_span(full_method.lstrip("/"), context=parent, kind=SpanKind.SERVER,
+                                        attributes=attributes, record_exception=False,
+                                        set_status_on_exception=False) as span:
+        trace_id_var.set(current_trace_id())
+        yield span
+
+
+def end_server_span(span: trace.Span, code: grpc.StatusCode) -> None:
+    span.set_attribute("rpc.grpc.status_code", code.value[0])
+    if code in SERVER_ERROR_CODES:
+        span.set_status(Status(StatusCode.ERROR, code.name))
+
+
+@contextlib.contextmanager
+def client_span(name: str, attributes: Mapping[str, Any]) -> Iterator[trace.Span]:
+    """A child span for a call to a dependency; an exception marks it as failed."""
+    with tracer().start_as_current_span(name, kind=SpanKind.CLIENT, attributes=dict(attributes)) as span:
+        yield span
+
+
+# ---- SQL -------------------------------------------------------------------
+
+
+def instrument_engine(engine: AsyncEngine) -> None:
+    """A client span per SQL statement, through SQLAlchemy's cursor events (idempotent)."""
+    sync_engine = engine.sync_engine
+    if event.contains(sync_engine, "before_cursor_execute", _before_execute):
+        return
+    event.listen(sync_engine, "before_cursor_execute", _before_execute)
+    event.listen(sync_engine, "after_cursor_execute", _after_execute)
+    event.listen(sync_engine, "handle_error", _on_error)
+
+
+def _operation(statement: str) -> str:
+    words = statement.split(None, 1)
+    return words[0].upper() if words else "SQL"
+
+
+def _before_execute(conn, cursor, statement: str, parameters, context, executemany: bool) -> None:
+    span = tracer().start_span(_operation(statement), kind=SpanKind.CLIENT, attributes={
+        "db.system": "postgresql", "db.operation": _operation(statement), "db.statement": statement[:2000]})
+    if context is not None:
+        setattr(context, _SPAN_ATTRIBUTE, span)
+
+
+def _after_execute(conn, cursor, statement: str, parameters, context, executemany: bool) -> None:
+    span = getattr(context, _SPAN_ATTRIBUTE, None)
+    if span is not None:
+        span.end()
+        setattr(context, _SPAN_ATTRIBUTE, None)
+
+
+def _on_error(exception_context) -> None:
+    context = exception_context.execution_context
+    span = getattr(context, _SPAN_ATTRIBUTE, None)
+    if span is not None:
+        span.set_status(Status(StatusCode.ERROR, type(exception_context.original_exception).__name__))
+        span.end()
+        setattr(context, _SPAN_ATTRIBUTE, None)
