@@ -218,6 +218,7 @@ class LocalStack:
         if (VENV_BIN / "payment-graphql").exists() and env.get("LOCAL_GRAPHQL", "on") != "off":
             graphql = Child("graphql", [str(VENV_BIN / "payment-graphql")],
                             env={"PAYMENT_GRPC_TARGET": f"127.0.0.1:{grpc_port}", "GRAPHIQL_ENABLED": "true",
+                                 "GRAPHQL_INTROSPECTION": "true",
                                  **env, "GRAPHQL_PORT": str(graphql_port)}, log_dir=self.log_dir)
             self.children.append(graphql)
             wait_for_port(graphql_port, process=graphql)

@@ -67,9 +67,16 @@ def test_graphql_targets_the_payment_service(render):
     def env(value_set):
         return {e["name"]: e.get("value") for e in render(value_set).pod("graphql").spec["containers"][0]["env"]}
 
-    assert env("default")["PAYMENT_GRPC_TARGET"] == "payment:50051"
+    # dns:/// resolves every pod behind the headless Service, so gRPC balances across them.
+    assert env("default")["PAYMENT_GRPC_TARGET"] == "dns:///payment:50051"
     assert env("default")["GRAPHIQL_ENABLED"] == "false", "the IDE is off unless asked for"
     assert env("kind")["GRAPHIQL_ENABLED"] == "true"
+
+
+def test_graphql_probes_use_its_health_endpoints(render):
+    container = render("default").pod("graphql").spec["containers"][0]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
 
 
 def test_grpcui_is_a_toggle_using_reflection(render):
