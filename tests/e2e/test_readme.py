@@ -34,3 +34,4 @@ def test_readme_examples_work_as_written(stack):
     assert '"status":"PARTIALLY_REFUNDED"' in out and '"amount_refunded":"500"' in out
     assert '"code":3' in out and "ISO 4217" in out
     assert "payment.v1.PaymentService" in out and '"status": "SERVING"' in out
+    assert '{"data":{"payments":{"payments":[{"payment_id":' in out
