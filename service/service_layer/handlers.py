@@ -96,16 +96,16 @@ async def _authorize(payment: Payment, key: str, deps: Dependencies) -> Payment:
         result = await processor.authorize(request, idempotency_key=f"{payment.payment_id}:authorize")
     except (errors.ProcessorDeclined, errors.ProcessorInvalidRequest) as exc:
         decline = functools.partial(Payment.declined, code=_decline_code(exc), message=exc.message)
-        return await _settle(payment, key, deps, decline)
+        return await settle(payment, key, deps, decline)
     except errors.ProcessorUnavailable as exc:
         decline = functools.partial(Payment.declined, code="processor_unavailable", message=exc.message)
-        await _settle(payment, key, deps, decline, forget=True)
+        await settle(payment, key, deps, decline, forget=True)
         raise errors.Unavailable(
             f"processor {payment.processor} is unavailable; nothing was charged; retry with the same idempotency key"
         ) from exc
     except errors.ProcessorOutcomeUnknown:
         return await _leave_processing(payment, key, deps)
-    return await _settle(payment, key, deps, lambda p: _apply_authorization(p, result))
+    return await settle(payment, key, deps, lambda p: _apply_authorization(p, result))
 
 
 def _decline_code(exc: errors.ProcessorError) -> str:
@@ -166,11 +166,11 @@ async def send_pending(payment: Payment, refund_id: str, key: str, deps: Depende
     try:
         apply = await _call(processor, payment, refund_id)
     except (errors.ProcessorDeclined, errors.ProcessorInvalidRequest, errors.ProcessorUnavailable):
-        await _settle(payment, key, deps, lambda p: _undo(p, refund_id), refund_id=refund_id, forget=True)
+        await settle(payment, key, deps, lambda p: _undo(p, refund_id), refund_id=refund_id, forget=True)
         raise
     except errors.ProcessorOutcomeUnknown:
         return await _leave_processing(payment, key, deps)
-    return await _settle(payment, key, deps, apply, refund_id=refund_id)
+    return await settle(payment, key, deps, apply, refund_id=refund_id)
 
 
 async def _call(processor: PaymentProcessor, payment: Payment, refund_id: str) -> Callable[[Payment], None]:
@@ -205,7 +205,7 @@ def _still_waiting(payment: Payment, before: Payment, refund_id: str = "") -> bo
     return payment.status is Status.PROCESSING and payment.pending_action is before.pending_action
 
 
-async def _settle(
+async def settle(
     before: Payment,
     key: str,
     deps: Dependencies,

@@ -19,7 +19,7 @@ from ..domain.ids import new_refund_id
 from ..domain.model import PendingAction, RefundStatus, Status, utcnow
 from ..domain.processor import ProcessorStatus
 from .dependencies import Dependencies
-from .handlers import _settle, send_pending
+from .handlers import send_pending, settle
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +62,13 @@ async def _reconcile_one(merchant_id: str, payment_id: str, deps: Dependencies) 
             # The processor answered "pending" and gave its id: ask it, rather than replay
             # a request whose stored answer is that same "pending".
             remote = await deps.processors.get(payment.processor).retrieve(payment.processor_reference)
-            payment = await _settle(payment, "", deps, lambda p: p.apply_processor_view(remote, new_refund_id))
+            payment = await settle(payment, "", deps, lambda p: p.apply_processor_view(remote, new_refund_id))
         elif payment.pending_action in (PendingAction.CAPTURE, PendingAction.CANCEL) and payment.processor_reference:
             remote = await deps.processors.get(payment.processor).retrieve(payment.processor_reference)
             if _already_done(payment.pending_action, remote.status):
                 apply = (lambda p: p.complete_capture()) if payment.pending_action is PendingAction.CAPTURE \
                     else (lambda p: p.complete_cancel())
-                payment = await _settle(payment, "", deps, apply)
+                payment = await settle(payment, "", deps, apply)
         if payment.status is Status.PROCESSING:
             payment = await send_pending(payment, "", "", deps)
     for refund in [r for r in payment.refunds if r.status is RefundStatus.PENDING]:
