@@ -43,9 +43,12 @@ def check_idempotency_key(value: str, field: str = "idempotency-key") -> str:
     return value
 
 
-def _check_length(field: str, value: str, limit: int) -> None:
+def _check_text(field: str, value: str, limit: int) -> None:
+    """Free text: at most ``limit`` characters, and no NUL (PostgreSQL cannot store it)."""
     if len(value) > limit:
         raise InvalidArgument(field, f"must be at most {limit} characters (got {len(value)})")
+    if "\x00" in value:
+        raise InvalidArgument(field, "must not contain NUL characters")
 
 
 def _check_metadata(metadata: dict[str, str]) -> None:
@@ -54,6 +57,8 @@ def _check_metadata(metadata: dict[str, str]) -> None:
     for key, value in metadata.items():
         if not key:
             raise InvalidArgument("metadata", "keys must not be empty")
+        if "\x00" in key:
+            raise InvalidArgument("metadata", "keys must not contain NUL characters")
         if len(key) > MAX_METADATA_KEY_LENGTH:
             raise InvalidArgument(
                 f"metadata[{key[:MAX_METADATA_KEY_LENGTH]}...]",
@@ -63,6 +68,8 @@ def _check_metadata(metadata: dict[str, str]) -> None:
             raise InvalidArgument(
                 f"metadata[{key}]", f"values must be at most {MAX_METADATA_VALUE_LENGTH} characters (got {len(value)})"
             )
+        if "\x00" in value:
+            raise InvalidArgument(f"metadata[{key}]", "values must not contain NUL characters")
 
 
 def _check_payment_method(value: str) -> None:
@@ -82,8 +89,8 @@ def validate_create(cmd: CreatePayment) -> CreatePayment:
     validate_amount(cmd.amount)
     currency = normalize_currency(cmd.currency)
     _check_payment_method(cmd.payment_method)
-    _check_length("customer_id", cmd.customer_id, MAX_CUSTOMER_ID_LENGTH)
-    _check_length("description", cmd.description, MAX_DESCRIPTION_LENGTH)
+    _check_text("customer_id", cmd.customer_id, MAX_CUSTOMER_ID_LENGTH)
+    _check_text("description", cmd.description, MAX_DESCRIPTION_LENGTH)
     _check_metadata(cmd.metadata)
     if cmd.processor and not _PROCESSOR.match(cmd.processor):
         raise InvalidArgument("processor", "must be a processor name such as inhouse or stripe")
@@ -99,7 +106,7 @@ def validate_process(cmd: ProcessPayment) -> None:
         validate_amount(cmd.amount)
     if cmd.reason and cmd.action is not Action.REFUND:
         raise InvalidArgument("reason", "is only allowed with REFUND")
-    _check_length("reason", cmd.reason, MAX_REASON_LENGTH)
+    _check_text("reason", cmd.reason, MAX_REASON_LENGTH)
     check_idempotency_key(cmd.idempotency_key)
 
 

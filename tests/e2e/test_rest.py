@@ -132,6 +132,7 @@ BAD_BODIES = [
     ('{"amount": 100, "currency": "USD", "metadata": [1]}', "metadata"),
     ('{"amount": 100, "currency": "USD", "capture_method": "SOMETIMES"}', "capture_method"),
     ('{"amount": 100, "currency": "USD", "payment_method": "4242 4242 4242 4242"}', "payment_method"),
+    ('{"amount": 100, "currency": "USD", "description": "a\\u0000b"}', "description"),
     ('{"amount": 100, "currency": ', ""),
     ('not json', ""),
     ('[1, 2]', ""),

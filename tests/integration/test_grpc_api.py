@@ -121,6 +121,9 @@ BAD_CREATES = [
     ({"payment_method": "4111111111111111"}, "payment_method"),
     ({"capture_method": 7}, "capture_method"),
     ({"processor": "nope"}, "processor"),
+    ({"description": "a\x00b"}, "description"),  # PostgreSQL cannot store NUL: must not become INTERNAL
+    ({"customer_id": "c\x00"}, "customer_id"),
+    ({"metadata": {"k": "v\x00"}}, "metadata[k]"),
 ]
 
 

@@ -41,6 +41,10 @@ def test_a_valid_request_is_normalized():
     ({"processor": "Not A Name"}, "processor"),
     ({"idempotency_key": "k" * 256}, "idempotency-key"),
     ({"idempotency_key": "has space"}, "idempotency-key"),
+    ({"description": "a\x00b"}, "description"),
+    ({"customer_id": "c\x00"}, "customer_id"),
+    ({"metadata": {"k": "v\x00"}}, "metadata[k]"),
+    ({"metadata": {"k\x00": "v"}}, "metadata"),
 ])
 def test_bad_create_fields_are_named(fields, field):
     assert field_of(lambda: validate_create(create(**fields))) == field
@@ -65,6 +69,7 @@ def test_card_numbers_are_never_echoed():
     ({"amount": 0}, "amount"),
     ({"action": Action.CAPTURE, "reason": "x"}, "reason"),
     ({"action": Action.REFUND, "reason": "r" * 501}, "reason"),
+    ({"action": Action.REFUND, "reason": "r\x00"}, "reason"),
 ])
 def test_bad_process_fields_are_named(fields, field):
     command = ProcessPayment(**{"merchant_id": "acct_1", "payment_id": PAYMENT_ID, "action": Action.REFUND,
