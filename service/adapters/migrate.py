@@ -25,6 +25,3 @@ def upgrade(database_url: str, revision: str = "head") -> None:
     """Bring the database to ``revision``; safe to run repeatedly and concurrently."""
     command.upgrade(alembic_config(database_url), revision)
 
-
-def downgrade(database_url: str, revision: str) -> None:
-    command.downgrade(alembic_config(database_url), revision)

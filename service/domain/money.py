@@ -58,12 +58,3 @@ def validate_amount(amount: int, field: str = "amount") -> int:
         raise InvalidArgument(field, f"must be at most {MAX_AMOUNT} minor units")
     return amount
 
-
-def format_amount(amount: int, currency: str) -> str:
-    """Human-readable amount, e.g. format_amount(1050, "USD") == "10.50 USD"."""
-    exp = exponent(currency)
-    if exp == 0:
-        return f"{amount} {currency}"
-    sign = "-" if amount < 0 else ""
-    major, minor = divmod(abs(amount), 10**exp)
-    return f"{sign}{major}.{minor:0{exp}d} {currency}"

@@ -50,13 +50,9 @@ def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _envoy_config(args: argparse.Namespace, settings: Settings) -> int:
-    from .envoy_config import LOCAL_DEFAULTS, render_file
+    from .envoy_config import LOCAL_DEFAULTS, render_local
 
-    root = pathlib.Path(__file__).resolve().parents[2]
-    values = {**LOCAL_DEFAULTS, "DESCRIPTOR_PATH": str(root / "envoy" / "payment.pb"),
-              **{k: v for k, v in os.environ.items() if k in LOCAL_DEFAULTS}}
-    render_file(root / "envoy" / "envoy.yaml", pathlib.Path(args.output), values)
-    print(args.output)
+    print(render_local(pathlib.Path(args.output), {k: v for k, v in os.environ.items() if k in LOCAL_DEFAULTS}))
     return 0
 
 

