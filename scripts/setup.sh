@@ -42,12 +42,13 @@ if [ ! -x .venv/bin/python ]; then
   log "creating .venv"
   "$PYTHON" -m venv .venv
 fi
-if ! cmp -s requirements/lock.txt .venv/.lock-installed 2>/dev/null; then
-  log "installing Python dependencies (requirements/lock.txt)"
+# Reinstall when the lock or pyproject.toml (console scripts, processor entry points) changed.
+if ! cat requirements/lock.txt pyproject.toml | cmp -s - .venv/.installed 2>/dev/null; then
+  log "installing Python dependencies (requirements/lock.txt) and the service"
   .venv/bin/pip install -q --upgrade pip
   .venv/bin/pip install -q -r requirements/lock.txt
   .venv/bin/pip install -q --no-deps -e .
-  cp requirements/lock.txt .venv/.lock-installed
+  cat requirements/lock.txt pyproject.toml > .venv/.installed
 fi
 
 mkdir -p "$TOOLS_BIN"
