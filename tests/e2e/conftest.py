@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
-import os
 import pathlib
 import shutil
 import subprocess
@@ -47,7 +46,7 @@ def stack(postgres, redis_url, work_dir) -> Stack:
         "GRAPHQL_METRICS_PORT", "GRPCUI_PORT")}
     env = {"API_KEYS": f"{keys},sk_test_local=acct_local,sk_test_other=acct_other", "DATABASE_URL": postgres,
            "REDIS_URL": redis_url, "STRIPE_WEBHOOK_SECRET": "whsec_test_e2e", "LOG_LEVEL": "INFO",
-           "GRAPHIQL_ENABLED": "true", "LOCAL_GRAPHQL": os.environ.get("LOCAL_GRAPHQL", "on"), **ports}
+           "GRAPHIQL_ENABLED": "true", **ports}
     local = LocalStack(env, data_dir=work_dir / "e2e-data", log_dir=work_dir / "e2e-logs").start()
     yield Stack(rest=f"http://127.0.0.1:{ports['ENVOY_PORT']}", grpc=f"127.0.0.1:{ports['ENVOY_PORT']}",
                 log_dir=work_dir / "e2e-logs", env=local.env, local=local)
