@@ -64,4 +64,13 @@ go_tool stripe-mock github.com/stripe/stripe-mock "$STRIPE_MOCK_VERSION"
 go_tool grpcui github.com/fullstorydev/grpcui/cmd/grpcui "$GRPCUI_VERSION" \
   || echo "warning: grpcui could not be installed; 'make run' starts without it" >&2
 
+# Each capability adds its own idempotent step as scripts/setup.d/NN-name.sh (run in name order,
+# sourced with TOOLS_BIN, log and go_tool available), so set-up grows without editing this file.
+for step in scripts/setup.d/*.sh; do
+  [ -e "$step" ] || continue
+  log "setup step ${step##*/}"
+  # shellcheck source=/dev/null
+  source "$step"
+done
+
 log "setup complete"
