@@ -3,14 +3,13 @@
 # Installs what is missing and nothing else:
 #   * system packages: redis-server, prometheus (+promtool), curl, jq
 #   * the Python virtualenv (.venv) from the locked requirements
-#   * pinned Go tools into .tools/bin: helm, stripe-mock, grpcui (optional)
+#   * pinned Go tools into .tools/bin: helm, stripe-mock (grpcui: scripts/setup.d/10-grpcui.sh)
 # PostgreSQL 15 server binaries are expected on the machine (initdb, pg_ctl).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 HELM_VERSION="${HELM_VERSION:-v3.22.0}"
 STRIPE_MOCK_VERSION="${STRIPE_MOCK_VERSION:-v0.203.0}"
-GRPCUI_VERSION="${GRPCUI_VERSION:-latest}"
 PYTHON="${PYTHON:-python3}"
 TOOLS_BIN="$PWD/.tools/bin"
 
@@ -60,9 +59,6 @@ go_tool() { # name module version
 }
 go_tool helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION"
 go_tool stripe-mock github.com/stripe/stripe-mock "$STRIPE_MOCK_VERSION"
-# grpcui is optional: the Go module proxy has refused it on some machines.
-go_tool grpcui github.com/fullstorydev/grpcui/cmd/grpcui "$GRPCUI_VERSION" \
-  || echo "warning: grpcui could not be installed; 'make run' starts without it" >&2
 
 # Each capability adds its own idempotent step as scripts/setup.d/NN-name.sh (run in name order,
 # sourced with TOOLS_BIN, log and go_tool available), so set-up grows without editing this file.

@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 
 from .domain.errors import PaymentError
+from .env_aliases import stripe_api_key
 
 
 class ConfigError(PaymentError):
@@ -87,7 +88,7 @@ class Settings:
             otel_exporter_otlp_endpoint=env.get("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
             otel_service_name=env.get("OTEL_SERVICE_NAME", "") or "payment-service",
             default_processor=env.get("DEFAULT_PROCESSOR", "inhouse") or "inhouse",
-            stripe_api_key=env.get("STRIPE_API_KEY", ""),
+            stripe_api_key=stripe_api_key(env),
             stripe_api_base=env.get("STRIPE_API_BASE", ""),
             stripe_webhook_secret=env.get("STRIPE_WEBHOOK_SECRET", ""),
             db_pool_size=_int(env, "DB_POOL_SIZE", 10),
