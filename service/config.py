@@ -69,7 +69,12 @@ class Settings:
     db_pool_size: int = 10
     shutdown_grace_seconds: float = 10.0
     idempotency_retention_hours: int = 24
-    # How long a request owns its idempotency key; after a crash, a retry may take over then.
+    # The in-house processor: how long it declares it keeps idempotency keys (reconciliation
+    # re-sends a call with no trace only while it is younger), and its webhooks (secret, target).
+    inhouse_idempotency_retention_seconds: int = 86400
+    inhouse_webhook_secret: str = dataclasses.field(default="", repr=False)
+    inhouse_webhook_url: str = ""
+    # How long a a request owns its idempotency key; after a crash, a retry may take over then.
     idempotency_lease_seconds: int = 30
     log_level: str = "INFO"
     version: str = "0.1.0"
@@ -95,6 +100,9 @@ class Settings:
             shutdown_grace_seconds=float(_int(env, "SHUTDOWN_GRACE_SECONDS", 10)),
             idempotency_retention_hours=_int(env, "IDEMPOTENCY_RETENTION_HOURS", 24),
             idempotency_lease_seconds=_int(env, "IDEMPOTENCY_LEASE_SECONDS", 30),
+            inhouse_idempotency_retention_seconds=_int(env, "INHOUSE_IDEMPOTENCY_RETENTION_SECONDS", 86400),
+            inhouse_webhook_secret=env.get("INHOUSE_WEBHOOK_SECRET", ""),
+            inhouse_webhook_url=env.get("INHOUSE_WEBHOOK_URL", ""),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
         )
 

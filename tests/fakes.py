@@ -51,9 +51,20 @@ class MemoryPayments:
 
     async def awaiting_processor(self, older_than: datetime, limit: int) -> list[tuple[str, str]]:
         return [(p.merchant_id, p.payment_id) for p in self.staged.payments.values()
-                if (p.status is Status.PROCESSING and p.updated_at < older_than)
-                or any(r.status is RefundStatus.PENDING and r.created_at < older_than for r in p.refunds)][:limit]
+                if ((p.status is Status.PROCESSING and p.updated_at < older_than)
+                or any(r.status is RefundStatus.PENDING and r.created_at < older_than for r in p.refunds))
+                and not p.review_reason][:limit]
 
+    async def requiring_review(self, limit: int) -> list[Payment]:
+        return copy.deepcopy([p for p in self.staged.payments.values() if p.review_reason][:limit])
+
+    async def count_requiring_review(self) -> int:
+        return sum(1 for p in self.staged.payments.values() if p.review_reason)
+
+    async def all_ids(self, after: str, limit: int, merchants: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+        found = sorted((p.payment_id, p.merchant_id) for p in self.staged.payments.values()
+                       if p.payment_id > after and (not merchants or p.merchant_id in merchants))
+        return [(merchant, payment) for payment, merchant in found[:limit]]
 
     async def find_by_reference(self, processor: str, reference: str) -> tuple[str, str] | None:
         for p in self.staged.payments.values():

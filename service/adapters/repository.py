@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from ..domain import errors
 from ..domain.model import (
     CaptureMethod,
+    Dispute,
     Payment,
     PendingAction,
     Refund,
@@ -19,8 +20,9 @@ from ..domain.model import (
     Status,
     utcnow,
 )
+from ..domain.processor import DisputeStatus
 from ..service_layer.ports import Claim, ClaimKind, PageCursor, PaymentFilter
-from .tables import idempotency_keys, payments, refunds, webhook_events
+from .tables import disputes, idempotency_keys, payments, refunds, webhook_events
 
 _PAYMENT_COLUMNS = [c.name for c in payments.columns if c.name != "version"]
 
@@ -45,10 +47,26 @@ def _refund_row(payment_id: str, refund: Refund) -> dict[str, Any]:
         "status": refund.status.value,
         "processor_reference": refund.processor_reference,
         "created_at": refund.created_at,
+        "failure_reason": refund.failure_reason,
     }
 
 
-def _to_payment(row: Any, refund_rows: list[Any]) -> Payment:
+_DISPUTE_COLUMNS = [c.name for c in disputes.columns if c.name != "payment_id"]
+
+
+def _dispute_row(payment_id: str, dispute: Dispute) -> dict[str, Any]:
+    row = {name: getattr(dispute, name) for name in _DISPUTE_COLUMNS}
+    row.update(payment_id=payment_id, status=dispute.status.value)
+    return row
+
+
+def _to_dispute(row: Any) -> Dispute:
+    values = {name: getattr(row, name) for name in _DISPUTE_COLUMNS}
+    values["status"] = DisputeStatus(row.status)
+    return Dispute(**values)
+
+
+def _to_payment(row: Any, refund_rows: list[Any], dispute_rows: list[Any] = ()) -> Payment:
     return Payment(
         payment_id=row.payment_id,
         merchant_id=row.merchant_id,
@@ -65,9 +83,13 @@ def _to_payment(row: Any, refund_rows: list[Any]) -> Payment:
         amount_captured=row.amount_captured,
         amount_refunded=row.amount_refunded,
         refunds=[
-            Refund(r.refund_id, r.amount, r.reason, RefundStatus(r.status), r.created_at, r.processor_reference)
+            Refund(r.refund_id, r.amount, r.reason, RefundStatus(r.status), r.created_at, r.processor_reference,
+                   r.failure_reason)
             for r in refund_rows
         ],
+        amount_disputed=row.amount_disputed,
+        disputes=[_to_dispute(d) for d in dispute_rows],
+        review_reason=row.review_reason,
         failure_code=row.failure_code,
         failure_message=row.failure_message,
         pending_action=PendingAction(row.pending_action) if row.pending_action else None,
@@ -86,6 +108,8 @@ class SqlPaymentRepository:
         await self.connection.execute(payments.insert().values(**_payment_row(payment)))
         for refund in payment.refunds:
             await self.connection.execute(refunds.insert().values(**_refund_row(payment.payment_id, refund)))
+        for dispute in payment.disputes:
+            await self.connection.execute(disputes.insert().values(**_dispute_row(payment.payment_id, dispute)))
 
     async def get(self, merchant_id: str, payment_id: str, *, for_update: bool = False) -> Payment | None:
         query = select(payments).where(payments.c.payment_id == payment_id, payments.c.merchant_id == merchant_id)
@@ -95,7 +119,8 @@ class SqlPaymentRepository:
         if row is None:
             return None
         refund_rows = (await self._refunds_of([payment_id])).get(payment_id, [])
-        return _to_payment(row, refund_rows)
+        dispute_rows = (await self._children_of(disputes, [payment_id])).get(payment_id, [])
+        return _to_payment(row, refund_rows, dispute_rows)
 
     async def save(self, payment: Payment) -> None:
         values = _payment_row(payment)
@@ -115,9 +140,17 @@ class SqlPaymentRepository:
                 statement.on_conflict_do_update(
                     index_elements=[refunds.c.refund_id],
                     set_={"status": statement.excluded.status,
-                          "processor_reference": statement.excluded.processor_reference},
+                          "processor_reference": statement.excluded.processor_reference,
+                          "failure_reason": statement.excluded.failure_reason},
                 )
             )
+        for dispute in payment.disputes:
+            row = _dispute_row(payment.payment_id, dispute)
+            statement = insert(disputes).values(**row)
+            changing = {k: getattr(statement.excluded, k) for k in row if k not in ("dispute_id", "payment_id",
+                                                                                   "created_at")}
+            await self.connection.execute(
+                statement.on_conflict_do_update(index_elements=[disputes.c.dispute_id], set_=changing))
 
     async def list(
         self, merchant_id: str, filters: PaymentFilter, after: PageCursor | None, limit: int
@@ -133,8 +166,11 @@ class SqlPaymentRepository:
             )
         query = query.order_by(payments.c.created_at.desc(), payments.c.payment_id.desc()).limit(limit)
         rows = (await self.connection.execute(query)).all()
-        by_payment = await self._refunds_of([row.payment_id for row in rows])
-        return [_to_payment(row, by_payment.get(row.payment_id, [])) for row in rows]
+        ids = [row.payment_id for row in rows]
+        by_payment = await self._refunds_of(ids)
+        disputes_of = await self._children_of(disputes, ids)
+        return [_to_payment(row, by_payment.get(row.payment_id, []), disputes_of.get(row.payment_id, []))
+                for row in rows]
 
     async def awaiting_processor(self, older_than: datetime, limit: int) -> list[tuple[str, str]]:
         pending_refund = (
@@ -144,7 +180,8 @@ class SqlPaymentRepository:
         query = (
             select(payments.c.merchant_id, payments.c.payment_id)
             .where(or_(and_(payments.c.status == Status.PROCESSING.value, payments.c.updated_at < older_than),
-                       payments.c.payment_id.in_(pending_refund)))
+                       payments.c.payment_id.in_(pending_refund)),
+                   payments.c.review_reason == "")
             .order_by(payments.c.updated_at)
             .limit(limit)
         )
@@ -157,13 +194,36 @@ class SqlPaymentRepository:
         )).first()
         return (row.merchant_id, row.payment_id) if row else None
 
+    async def requiring_review(self, limit: int) -> list[Payment]:
+        query = (select(payments).where(payments.c.review_reason != "")
+                 .order_by(payments.c.updated_at).limit(limit))
+        rows = (await self.connection.execute(query)).all()
+        ids = [row.payment_id for row in rows]
+        refunds_of, disputes_of = await self._refunds_of(ids), await self._children_of(disputes, ids)
+        return [_to_payment(r, refunds_of.get(r.payment_id, []), disputes_of.get(r.payment_id, [])) for r in rows]
+
+    async def count_requiring_review(self) -> int:
+        query = select(func.count()).where(payments.c.review_reason != "")
+        return (await self.connection.execute(query)).scalar() or 0
+
+    async def all_ids(self, after: str, limit: int, merchants: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+        """(merchant_id, payment_id) of every payment, in payment id order (the auditor's walk)."""
+        query = (select(payments.c.merchant_id, payments.c.payment_id).where(payments.c.payment_id > after)
+                 .order_by(payments.c.payment_id).limit(limit))
+        if merchants:
+            query = query.where(payments.c.merchant_id.in_(merchants))
+        return [(row.merchant_id, row.payment_id) for row in (await self.connection.execute(query)).all()]
+
     async def _refunds_of(self, payment_ids: list[str]) -> dict[str, list[Any]]:
+        return await self._children_of(refunds, payment_ids)
+
+    async def _children_of(self, table: Any, payment_ids: list[str]) -> dict[str, list[Any]]:
         if not payment_ids:
             return {}
+        key = table.c.refund_id if table is refunds else table.c.dispute_id
         rows = (
             await self.connection.execute(
-                select(refunds).where(refunds.c.payment_id.in_(payment_ids)).order_by(refunds.c.created_at,
-                                                                                      refunds.c.refund_id)
+                select(table).where(table.c.payment_id.in_(payment_ids)).order_by(table.c.created_at, key)
             )
         ).all()
         grouped: dict[str, list[Any]] = {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -41,6 +43,8 @@ payments = Table(
     Column("processor_reference", String(255), nullable=False, server_default=""),
     Column("amount_captured", BigInteger, nullable=False, server_default="0"),
     Column("amount_refunded", BigInteger, nullable=False, server_default="0"),
+    Column("amount_disputed", BigInteger, nullable=False, server_default="0"),
+    Column("review_reason", Text, nullable=False, server_default=""),
     Column("failure_code", String(64), nullable=False, server_default=""),
     Column("failure_message", Text, nullable=False, server_default=""),
     Column("pending_action", String(16)),
@@ -52,6 +56,9 @@ payments = Table(
     CheckConstraint("amount_captured >= 0 AND amount_captured <= amount", name="captured_within_amount"),
     CheckConstraint(
         "amount_refunded >= 0 AND amount_refunded <= amount_captured", name="refunded_within_captured"
+    ),
+    CheckConstraint(
+        "amount_disputed >= 0 AND amount_disputed <= amount_captured", name="disputed_within_captured"
     ),
 )
 
@@ -65,7 +72,27 @@ refunds = Table(
     Column("status", String(16), nullable=False),
     Column("processor_reference", String(255), nullable=False, server_default=""),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("failure_reason", Text, nullable=False, server_default=""),
     CheckConstraint("amount > 0", name="refund_amount_positive"),
+)
+
+disputes = Table(
+    "disputes",
+    metadata,
+    Column("dispute_id", String(40), primary_key=True),
+    Column("payment_id", String(40), ForeignKey("payments.payment_id"), nullable=False, index=True),
+    Column("processor_reference", String(255), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("status", String(32), nullable=False),
+    Column("evidence_due_by", DateTime(timezone=True)),
+    Column("funds_withdrawn", Boolean, nullable=False, server_default="false"),
+    Column("funds_reinstated", Boolean, nullable=False, server_default="false"),
+    Column("evidence_submitted", Boolean, nullable=False, server_default="false"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("amount > 0", name="dispute_amount_positive"),
+    UniqueConstraint("payment_id", "processor_reference", name="disputes_payment_reference"),
 )
 
 idempotency_keys = Table(

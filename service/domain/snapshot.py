@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from .model import CaptureMethod, Payment, PendingAction, Refund, RefundStatus, Status
+from .model import CaptureMethod, Dispute, Payment, PendingAction, Refund, RefundStatus, Status
+from .processor import DisputeStatus
 
 
 def to_snapshot(payment: Payment) -> dict[str, Any]:
@@ -32,9 +33,13 @@ def to_snapshot(payment: Payment) -> dict[str, Any]:
                 "status": r.status.value,
                 "created_at": r.created_at.isoformat(),
                 "processor_reference": r.processor_reference,
+                "failure_reason": r.failure_reason,
             }
             for r in payment.refunds
         ],
+        "amount_disputed": payment.amount_disputed,
+        "disputes": [dispute_snapshot(d) for d in payment.disputes],
+        "review_reason": payment.review_reason,
         "failure_code": payment.failure_code,
         "failure_message": payment.failure_message,
         "pending_action": payment.pending_action.value if payment.pending_action else None,
@@ -43,6 +48,38 @@ def to_snapshot(payment: Payment) -> dict[str, Any]:
         "updated_at": payment.updated_at.isoformat(),
         "version": payment.version,
     }
+
+
+def _time(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def dispute_snapshot(d: Dispute) -> dict[str, Any]:
+    return {
+        "dispute_id": d.dispute_id,
+        "processor_reference": d.processor_reference,
+        "amount": d.amount,
+        "reason": d.reason,
+        "status": d.status.value,
+        "created_at": d.created_at.isoformat(),
+        "updated_at": d.updated_at.isoformat(),
+        "evidence_due_by": _time(d.evidence_due_by),
+        "funds_withdrawn": d.funds_withdrawn,
+        "funds_reinstated": d.funds_reinstated,
+        "evidence_submitted": d.evidence_submitted,
+    }
+
+
+def dispute_from_snapshot(data: dict[str, Any]) -> Dispute:
+    fields = dict(data)
+    fields["status"] = DisputeStatus(fields["status"])
+    for name in ("created_at", "updated_at", "evidence_due_by"):
+        fields[name] = _parse_time(fields[name])
+    return Dispute(**fields)
 
 
 def from_snapshot(data: dict[str, Any]) -> Payment:
@@ -54,7 +91,10 @@ def from_snapshot(data: dict[str, Any]) -> Payment:
     fields["updated_at"] = datetime.fromisoformat(fields["updated_at"])
     fields["refunds"] = [
         Refund(r["refund_id"], r["amount"], r["reason"], RefundStatus(r["status"]),
-               datetime.fromisoformat(r["created_at"]), r.get("processor_reference", ""))
+               datetime.fromisoformat(r["created_at"]), r.get("processor_reference", ""), r.get("failure_reason", ""))
         for r in data["refunds"]
     ]
+    fields["disputes"] = [dispute_from_snapshot(d) for d in data.get("disputes", [])]
+    fields.setdefault("amount_disputed", 0)
+    fields.setdefault("review_reason", "")
     return Payment(**fields)

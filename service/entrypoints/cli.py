@@ -1,4 +1,4 @@
-"""`payment-service`: serve, migrate, reconcile, envoy-config and dev (the local stack)."""
+"""`payment-service`: serve, migrate, reconcile, audit, envoy-config and dev (the local stack)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,19 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
     from ..bootstrap import bootstrap
-    from ..service_layer.reconcile import prune_idempotency_keys, reconcile
+    from ..service_layer.reconcile import prune_idempotency_keys, reconcile, requiring_review
+
+    if args.report:
+        async def listing() -> list[dict]:
+            app = bootstrap(settings)
+            try:
+                return await requiring_review(app.deps)
+            finally:
+                await app.close()
+
+        flagged = asyncio.run(listing())
+        print(json.dumps({"requiring_review": flagged, "count": len(flagged)}, indent=2))
+        return 1 if flagged else 0
 
     async def run() -> dict:
         app = bootstrap(settings)
@@ -47,6 +59,26 @@ def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
 
     print(json.dumps(asyncio.run(run())))
     return 0
+
+
+def _audit(args: argparse.Namespace, settings: Settings) -> int:
+    from ..bootstrap import bootstrap
+    from ..service_layer.auditor import audit
+
+    async def run() -> dict:
+        app = bootstrap(settings)
+        try:
+            report = await audit(app.deps, processor_rate=args.processor_rate,
+                                 compare_processor=not args.skip_processor,
+                                 stuck_after=timedelta(seconds=args.stuck_after),
+                                 merchants=tuple(args.merchant or ()))
+        finally:
+            await app.close()
+        return report.as_dict()
+
+    result = asyncio.run(run())
+    print(json.dumps(result, indent=2))
+    return 1 if result["drift_count"] else 0
 
 
 def _envoy_config(args: argparse.Namespace, settings: Settings) -> int:
@@ -118,7 +150,18 @@ def main(argv: list[str] | None = None) -> int:
     migrate.set_defaults(func=_migrate)
     reconcile = commands.add_parser("reconcile", help="settle payments left waiting on a processor")
     reconcile.add_argument("--older-than", type=float, default=60.0, help="seconds a payment must have waited")
+    reconcile.add_argument("--report", action="store_true",
+                           help="only list the payments marked for a person (JSON); exit 1 when there are any")
     reconcile.set_defaults(func=_reconcile)
+    audit = commands.add_parser("audit", help="check every payment's invariants and the processor's view (JSON);"
+                                              " exit 1 on any drift")
+    audit.add_argument("--processor-rate", type=float, default=20.0,
+                       help="processor lookups per second, per processor (0: unlimited)")
+    audit.add_argument("--skip-processor", action="store_true", help="do not compare with the processors")
+    audit.add_argument("--stuck-after", type=float, default=3600.0,
+                       help="seconds after which a pending processor call counts as stuck")
+    audit.add_argument("--merchant", action="append", help="only this merchant's payments (repeatable)")
+    audit.set_defaults(func=_audit)
     envoy = commands.add_parser("envoy-config", help="render envoy/envoy.yaml for local use")
     envoy.add_argument("--output", default=".data/envoy.yaml")
     envoy.set_defaults(func=_envoy_config)

@@ -165,8 +165,9 @@ async def send_pending(payment: Payment, refund_id: str, key: str, deps: Depende
     processor = deps.processors.get(payment.processor)
     try:
         apply = await _call(processor, payment, refund_id)
-    except (errors.ProcessorDeclined, errors.ProcessorInvalidRequest, errors.ProcessorUnavailable):
-        await settle(payment, key, deps, lambda p: _undo(p, refund_id), refund_id=refund_id, forget=True)
+    except (errors.ProcessorDeclined, errors.ProcessorInvalidRequest, errors.ProcessorUnavailable) as exc:
+        undo = functools.partial(_undo, refund_id=refund_id, reason=exc.reason.lower())
+        await settle(payment, key, deps, undo, refund_id=refund_id, forget=True)
         raise
     except errors.ProcessorOutcomeUnknown:
         return await _leave_processing(payment, key, deps)
@@ -179,9 +180,7 @@ async def _call(processor: PaymentProcessor, payment: Payment, refund_id: str) -
     if refund_id:
         refund = payment.refund(refund_id)
         result = await processor.refund(reference, refund.amount, idempotency_key=refund_id, reason=refund.reason)
-        if result.succeeded:
-            return lambda p: p.complete_refund(refund_id, result.reference)
-        return lambda p: p.fail_refund(refund_id)
+        return lambda p: p.record_refund_answer(refund_id, result)
     if payment.pending_action is PendingAction.CAPTURE:
         await processor.capture(reference, payment.pending_amount, idempotency_key=f"{payment.payment_id}:capture")
         return lambda p: p.complete_capture()
@@ -189,9 +188,9 @@ async def _call(processor: PaymentProcessor, payment: Payment, refund_id: str) -
     return lambda p: p.complete_cancel()
 
 
-def _undo(payment: Payment, refund_id: str) -> None:
+def _undo(payment: Payment, refund_id: str, reason: str = "") -> None:
     if refund_id:
-        payment.fail_refund(refund_id)
+        payment.fail_refund(refund_id, reason)
     else:
         payment.abandon_pending()
 

@@ -29,7 +29,13 @@ from service.domain.errors import (
     ProcessorOutcomeUnknown,
     ProcessorUnavailable,
 )
-from service.domain.processor import AuthorizeRequest, ProcessorPayment, ProcessorRefund
+from service.domain.processor import (
+    AuthorizeRequest,
+    DisputeEvidence,
+    ProcessorDispute,
+    ProcessorPayment,
+    ProcessorRefund,
+)
 
 from .inhouse import InHouseProcessor, InMemoryLedger
 
@@ -38,7 +44,8 @@ if TYPE_CHECKING:
 
     from service.config import Settings
 
-OPERATIONS = ("authorize", "capture", "refund", "cancel", "retrieve")
+OPERATIONS = ("authorize", "capture", "refund", "cancel", "retrieve", "find_payment", "find_refund",
+              "update_dispute", "close_dispute")
 
 T = TypeVar("T")
 
@@ -73,6 +80,7 @@ class FakeProcessor:
         self.ledger = InMemoryLedger()
         self.calls: list[Call] = []
         self._simulator = InHouseProcessor(self.ledger)
+        self.idempotency_retention = self._simulator.idempotency_retention
         self._script: dict[str, collections.deque[_Scripted]] = collections.defaultdict(collections.deque)
 
     @classmethod
@@ -119,6 +127,24 @@ class FakeProcessor:
 
     async def retrieve(self, reference: str) -> ProcessorPayment:
         return await self._run(Call("retrieve", (reference,)), lambda: self._simulator.retrieve(reference))
+
+    async def find_payment(self, payment_id: str) -> ProcessorPayment | None:
+        return await self._run(Call("find_payment", (payment_id,)), lambda: self._simulator.find_payment(payment_id))
+
+    async def find_refund(self, reference: str, refund_id: str) -> ProcessorRefund | None:
+        return await self._run(Call("find_refund", (reference, refund_id)),
+                               lambda: self._simulator.find_refund(reference, refund_id))
+
+    async def update_dispute(self, reference: str, evidence: DisputeEvidence, *, submit: bool,
+                             idempotency_key: str) -> ProcessorDispute:
+        return await self._run(
+            Call("update_dispute", (reference, evidence, submit), idempotency_key),
+            lambda: self._simulator.update_dispute(reference, evidence, submit=submit,
+                                                   idempotency_key=idempotency_key))
+
+    async def close_dispute(self, reference: str, *, idempotency_key: str) -> ProcessorDispute:
+        return await self._run(Call("close_dispute", (reference,), idempotency_key),
+                               lambda: self._simulator.close_dispute(reference, idempotency_key=idempotency_key))
 
     # ---- scripting ----
 

@@ -34,6 +34,7 @@ import json
 import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import (
@@ -63,6 +64,8 @@ from service.domain.errors import (
 )
 from service.domain.processor import (
     AuthorizeRequest,
+    DisputeEvidence,
+    ProcessorDispute,
     ProcessorPayment,
     ProcessorRefund,
     ProcessorStatus,
@@ -76,6 +79,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
+DEFAULT_RETENTION = timedelta(hours=24)
 DEFAULT_METHOD = "pm_card_visa"
 
 
@@ -246,6 +250,14 @@ class LedgerTransaction(Protocol):
 
     async def add_refund(self, refund: LedgerRefund) -> None: ...
 
+    async def payment_for(self, payment_id: str) -> LedgerPayment | None:
+        """The payment made for our ``payment_id`` (a lookup, no lock)."""
+        ...
+
+    async def stored_result(self, key: str) -> StoredResult | None:
+        """What the call with idempotency key ``key`` answered, if it happened."""
+        ...
+
 
 class Ledger(Protocol):
     def transaction(self) -> contextlib.AbstractAsyncContextManager[LedgerTransaction]:
@@ -285,6 +297,13 @@ class _MemoryTransaction:
 
     async def add_refund(self, refund: LedgerRefund) -> None:
         self._refunds[refund.reference] = refund
+
+    async def payment_for(self, payment_id: str) -> LedgerPayment | None:
+        payments = {**self._ledger.payments, **self._payments}
+        return next((p for p in payments.values() if p.payment_id == payment_id), None)
+
+    async def stored_result(self, key: str) -> StoredResult | None:
+        return self._keys.get(key) or self._ledger.keys.get(key)
 
     def commit(self) -> None:
         self._ledger.payments.update(self._payments)
@@ -429,6 +448,16 @@ class _PostgresTransaction:
     async def add_refund(self, refund: LedgerRefund) -> None:
         await self._connection.execute(inhouse_refunds.insert().values(dataclasses.asdict(refund)))
 
+    async def payment_for(self, payment_id: str) -> LedgerPayment | None:
+        query = select(inhouse_payments).where(inhouse_payments.c.payment_id == payment_id)
+        row = (await self._connection.execute(query)).first()
+        return None if row is None else _payment_from_row(row)
+
+    async def stored_result(self, key: str) -> StoredResult | None:
+        keys = inhouse_idempotency_keys
+        row = (await self._connection.execute(select(keys).where(keys.c.key == key))).first()
+        return None if row is None else StoredResult(row.fingerprint, row.result or {})
+
 
 class PostgresLedger:
     """The ledger in PostgreSQL (tables from migration 0002), one short transaction per call.
@@ -498,7 +527,9 @@ def _decode(result: Mapping[str, Any]) -> ProcessorPayment | ProcessorRefund:
         declined = result["declined"]
         raise ProcessorDeclined(declined["message"], code=declined["code"])
     if "refund" in result:
-        return ProcessorRefund(**result["refund"])
+        refund = dict(result["refund"])
+        refund.pop("succeeded", None)  # results stored before refunds had a status all succeeded
+        return ProcessorRefund(**refund)
     payment = dict(result["payment"])
     return ProcessorPayment(**{**payment, "status": ProcessorStatus(payment["status"])})
 
@@ -526,18 +557,23 @@ class InHouseProcessor:
 
     name = "inhouse"
 
-    def __init__(self, ledger: Ledger | None = None) -> None:
+    def __init__(self, ledger: Ledger | None = None, *,
+                 idempotency_retention: timedelta = DEFAULT_RETENTION) -> None:
         self.ledger: Ledger = ledger if ledger is not None else InMemoryLedger()
+        # The ledger keeps keys for ever; the declared retention is what reconciliation trusts
+        # (configurable so that the "too old to re-send" path can be exercised).
+        self.idempotency_retention = idempotency_retention
 
     @classmethod
     def from_settings(cls, settings: Settings, *, engine: AsyncEngine | None = None) -> InHouseProcessor:
         """PostgreSQL ledger on ``engine``; without one, an in-memory ledger (one process only)."""
+        retention = timedelta(seconds=settings.inhouse_idempotency_retention_seconds)
         if engine is None:
             log.warning(
                 "in-house processor: no database engine, using an in-memory ledger (single process only)"
             )
-            return cls(InMemoryLedger())
-        return cls(PostgresLedger(engine))
+            return cls(InMemoryLedger(), idempotency_retention=retention)
+        return cls(PostgresLedger(engine), idempotency_retention=retention)
 
     # ---- the port ----
 
@@ -582,6 +618,27 @@ class InHouseProcessor:
         if payment is None:
             raise ProcessorInvalidRequest(f"no such in-house payment {reference!r}")
         return payment.view()
+
+    async def find_payment(self, payment_id: str) -> ProcessorPayment | None:
+        async with self.ledger.transaction() as tx:
+            payment = await tx.payment_for(payment_id)
+        return None if payment is None else payment.view()
+
+    async def find_refund(self, reference: str, refund_id: str) -> ProcessorRefund | None:
+        """Our refund id is the refund call's idempotency key: the ledger's stored answer to it."""
+        async with self.ledger.transaction() as tx:
+            stored = await tx.stored_result(refund_id)
+        if stored is None or "refund" not in stored.result:
+            return None
+        return _decode(stored.result)
+
+    async def update_dispute(
+        self, reference: str, evidence: DisputeEvidence, *, submit: bool, idempotency_key: str
+    ) -> ProcessorDispute:
+        raise ProcessorInvalidRequest(f"no such in-house dispute {reference!r}")
+
+    async def close_dispute(self, reference: str, *, idempotency_key: str) -> ProcessorDispute:
+        raise ProcessorInvalidRequest(f"no such in-house dispute {reference!r}")
 
     # ---- one idempotent call ----
 

@@ -5,14 +5,23 @@ from __future__ import annotations
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from ...domain.errors import InvalidArgument
-from ...domain.model import CaptureMethod, Payment, RefundStatus, Status
+from ...domain.model import CaptureMethod, Dispute, Payment, RefundStatus, Status
+from ...domain.processor import DisputeEvidence
 from ...gen.payment.v1 import payment_pb2 as pb
-from ...service_layer.commands import Action, CreatePayment, ListPayments, ProcessPayment
+from ...service_layer.commands import (
+    Action,
+    CloseDispute,
+    CreatePayment,
+    ListPayments,
+    ProcessPayment,
+    SubmitDisputeEvidence,
+)
 
 _REFUND_STATUS = {
     RefundStatus.PENDING: pb.REFUND_PENDING,
     RefundStatus.SUCCEEDED: pb.REFUND_SUCCEEDED,
     RefundStatus.FAILED: pb.REFUND_FAILED,
+    RefundStatus.CANCELED: pb.REFUND_CANCELED,
 }
 
 
@@ -20,6 +29,17 @@ def _timestamp(value) -> Timestamp:
     stamp = Timestamp()
     stamp.FromDatetime(value)
     return stamp
+
+
+def dispute_to_pb(dispute: Dispute) -> pb.Dispute:
+    message = pb.Dispute(
+        dispute_id=dispute.dispute_id, amount=dispute.amount, reason=dispute.reason,
+        status=pb.DisputeStatus.Value(dispute.status.value), evidence_submitted=dispute.evidence_submitted,
+        processor_reference=dispute.processor_reference, create_time=_timestamp(dispute.created_at),
+        update_time=_timestamp(dispute.updated_at))
+    if dispute.evidence_due_by:
+        message.evidence_due_by.CopyFrom(_timestamp(dispute.evidence_due_by))
+    return message
 
 
 def payment_to_pb(payment: Payment) -> pb.Payment:
@@ -40,9 +60,13 @@ def payment_to_pb(payment: Payment) -> pb.Payment:
         amount_refunded=payment.amount_refunded,
         refunds=[
             pb.Refund(refund_id=r.refund_id, amount=r.amount, reason=r.reason,
-                      create_time=_timestamp(r.created_at), status=_REFUND_STATUS[r.status])
+                      create_time=_timestamp(r.created_at), status=_REFUND_STATUS[r.status],
+                      failure_reason=r.failure_reason)
             for r in payment.refunds
         ],
+        amount_disputed=payment.amount_disputed,
+        disputes=[dispute_to_pb(d) for d in payment.disputes],
+        review_reason=payment.review_reason,
         failure_code=payment.failure_code,
         failure_message=payment.failure_message,
         create_time=_timestamp(payment.created_at),
@@ -102,3 +126,17 @@ def list_query(request: pb.ListPaymentsRequest, merchant_id: str) -> ListPayment
         status=status,
         customer_id=request.customer_id,
     )
+
+
+def evidence_command(request: pb.SubmitDisputeEvidenceRequest, merchant_id: str,
+                     header_key: str) -> SubmitDisputeEvidence:
+    fields = {f.name: getattr(request.evidence, f.name) for f in pb.DisputeEvidence.DESCRIPTOR.fields}
+    return SubmitDisputeEvidence(
+        merchant_id=merchant_id, payment_id=request.payment_id, dispute_id=request.dispute_id,
+        evidence=DisputeEvidence(**fields), submit=request.submit,
+        idempotency_key=_idempotency_key(header_key, request.request_id))
+
+
+def close_dispute_command(request: pb.CloseDisputeRequest, merchant_id: str, header_key: str) -> CloseDispute:
+    return CloseDispute(merchant_id=merchant_id, payment_id=request.payment_id, dispute_id=request.dispute_id,
+                        idempotency_key=_idempotency_key(header_key, request.request_id))
