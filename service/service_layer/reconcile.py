@@ -122,6 +122,7 @@ async def _finish_refund(payment: Payment, refund: Refund, processor: PaymentPro
                          report: ReconcileReport) -> Payment:
     remote = await processor.find_refund(payment.processor_reference, refund.refund_id)
     if remote is not None:
+        remote = dataclasses.replace(remote, refund_id=refund.refund_id)  # found for this refund
         report.found_at_processor += 1
         return await settle(payment, "", deps, lambda p: p.apply_refund_view(remote, new_refund_id),
                             refund_id=refund.refund_id)

@@ -630,7 +630,7 @@ class InHouseProcessor:
             stored = await tx.stored_result(refund_id)
         if stored is None or "refund" not in stored.result:
             return None
-        return _decode(stored.result)
+        return dataclasses.replace(_decode(stored.result), refund_id=refund_id, payment_reference=reference)
 
     async def update_dispute(
         self, reference: str, evidence: DisputeEvidence, *, submit: bool, idempotency_key: str
