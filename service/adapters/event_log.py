@@ -20,7 +20,6 @@ position has seen every lower position of that merchant (docs/events.md).
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, literal, select, text
@@ -31,29 +30,49 @@ from ..domain.model import Payment, utcnow
 from ..domain.snapshot import to_snapshot
 from ..logs import request_id_var
 from ..service_layer.audit import current_actor
+from ..service_layer.events import EventFilter, StoredEvent
 from .event_tables import events, webhook_deliveries, webhook_endpoints
-
-
-@dataclasses.dataclass(frozen=True)
-class StoredEvent:
-    """One row of the event log."""
-
-    position: int
-    event_id: str
-    merchant_id: str
-    type: str
-    payment_id: str
-    refund_id: str
-    dispute_id: str
-    sequence: int
-    data: dict[str, Any]
-    actor: str
-    request_id: str
-    created_at: datetime
 
 
 def stored_event(row: Any) -> StoredEvent:
     return StoredEvent(**{field.name: getattr(row, field.name) for field in dataclasses.fields(StoredEvent)})
+
+
+class SqlEventReader:
+    """The read side (service.service_layer.events.EventReader)."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.connection = connection
+
+    async def get(self, merchant_id: str, event_id: str) -> StoredEvent | None:
+        row = (await self.connection.execute(
+            select(events).where(events.c.merchant_id == merchant_id, events.c.event_id == event_id))).first()
+        return stored_event(row) if row else None
+
+    async def page(self, merchant_id: str, filters: EventFilter, below: int | None, limit: int) -> list[StoredEvent]:
+        query = select(events).where(events.c.merchant_id == merchant_id)
+        if filters.payment_id:
+            query = query.where(events.c.payment_id == filters.payment_id)
+        if filters.type:
+            query = query.where(events.c.type == filters.type)
+        if filters.created_after:
+            query = query.where(events.c.created_at >= filters.created_after)
+        if filters.created_before:
+            query = query.where(events.c.created_at < filters.created_before)
+        if below is not None:
+            query = query.where(events.c.position < below)
+        rows = (await self.connection.execute(query.order_by(events.c.position.desc()).limit(limit))).all()
+        return [stored_event(row) for row in rows]
+
+    async def after(self, merchant_id: str, position: int, limit: int) -> list[StoredEvent]:
+        query = (select(events).where(events.c.merchant_id == merchant_id, events.c.position > position)
+                 .order_by(events.c.position).limit(limit))
+        return [stored_event(row) for row in (await self.connection.execute(query)).all()]
+
+    async def last_position(self, merchant_id: str) -> int:
+        found = (await self.connection.execute(
+            select(func.max(events.c.position)).where(events.c.merchant_id == merchant_id))).scalar()
+        return found or 0
 
 
 class EventJournal:

@@ -20,7 +20,7 @@ from ..domain.model import (
     utcnow,
 )
 from ..service_layer.ports import Claim, ClaimKind, PageCursor, PaymentFilter
-from .event_log import EventJournal
+from .event_log import EventJournal, SqlEventReader
 from .tables import idempotency_keys, payments, refunds, webhook_events
 
 _PAYMENT_COLUMNS = [c.name for c in payments.columns if c.name != "version"]
@@ -291,6 +291,7 @@ class SqlUnitOfWork:
         await self.connection.begin()
         self.journal = EventJournal(self.connection)
         self.payments = SqlPaymentRepository(self.connection, self.journal)
+        self.events = SqlEventReader(self.connection)
         self.idempotency = SqlIdempotencyStore(self.connection)
         self.webhook_events = SqlWebhookEvents(self.connection)
         return self

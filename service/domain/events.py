@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from . import errors
+
 PAYMENT_EVENT_TYPES = frozenset({
     "payment.created",            # written before the processor is asked (status PROCESSING)
     "payment.authorized",         # REQUIRES_CAPTURE
@@ -74,3 +76,9 @@ class Event:
     def __post_init__(self) -> None:
         if self.type not in EVENT_TYPES:
             raise UnknownEventType(f"{self.type!r} is not a known event type; add it to EVENT_TYPES")
+
+
+class EventNotFound(errors.NotFound):
+    """No such event for this merchant (or it was pruned)."""
+
+    reason = "EVENT_NOT_FOUND"

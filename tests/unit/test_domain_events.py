@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.domain import ids
+from service.domain import errors, ids
 from service.domain.events import EVENT_TYPES, Event, UnknownEventType
 from service.domain.model import CaptureMethod, Payment
 
@@ -34,7 +34,7 @@ def test_each_state_change_records_its_event_in_order():
 def test_a_refused_transition_records_nothing():
     payment = new_payment()
     payment.declined("card_declined", "no")
-    with pytest.raises(Exception):
+    with pytest.raises(errors.PaymentNotCapturable):
         payment.begin_capture(None)
     assert [e.type for e in payment.events] == ["payment.created", "payment.failed"]
 
