@@ -1,29 +1,31 @@
-"""The event log in PostgreSQL: appended with each change, read by the events API.
+"""The event log in PostgreSQL: appended with each change, sequenced, read by the events API.
 
-``EventJournal`` is the write side, owned by one unit of work. The payment
-repository hands it every payment it writes (``collect``); it turns the
-payment's recorded domain events into rows (id, sequence, snapshot, actor,
-request id, time) and ``flush`` writes them just before COMMIT:
+Writing (``EventJournal``, owned by one unit of work): the payment repository
+hands it every payment it writes (``collect``); it turns the payment's
+recorded domain events into rows (id, sequence, snapshot, actor, request id,
+time) and ``flush`` inserts them, with one ``event_queue`` row each, just
+before COMMIT, in one statement. Writers take no lock
+beyond the payment row they already hold, so they never queue behind each
+other.
 
-1. ``pg_advisory_xact_lock`` on the merchant (held until the transaction ends);
-2. INSERT the event rows (``position`` comes from the identity sequence, so
-   it is drawn while the lock is held);
-3. INSERT one webhook delivery per subscribed endpoint (the outbox);
-4. COMMIT (by the unit of work), which releases the lock.
-
-Two transactions of one merchant therefore draw positions in the order they
-commit, and nothing but these inserts runs under the lock, so it is held for
-a few milliseconds and cannot take part in a deadlock. A reader that sees a
-position has seen every lower position of that merchant (docs/events.md).
+Sequencing (``sequence``): ``sequence_events()`` runs one at a time (an
+advisory lock) and gives the queued events that are committed a ``position``,
+oldest insertion first, in its own short transaction. Because only one
+sequencer commits at a time, positions become visible in increasing order: a
+reader that sees position p has seen every lower one. An event committed
+after a sequencer run gets a position above all existing ones. So following
+``position`` never skips and never repeats (docs/events.md).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, literal, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..domain.ids import new_event_id
 from ..domain.model import Payment, utcnow
@@ -31,7 +33,10 @@ from ..domain.snapshot import to_snapshot
 from ..logs import request_id_var
 from ..service_layer.audit import current_actor
 from ..service_layer.events import EventFilter, StoredEvent
-from .event_tables import events, webhook_deliveries, webhook_endpoints
+from .event_tables import event_positions, events
+
+_POSITIONED = event_positions.join(events, events.c.event_id == event_positions.c.event_id)
+_COLUMNS = [event_positions.c.position, *[c for c in events.c if c.name != "id"]]
 
 
 def stored_event(row: Any) -> StoredEvent:
@@ -46,11 +51,14 @@ class SqlEventReader:
 
     async def get(self, merchant_id: str, event_id: str) -> StoredEvent | None:
         row = (await self.connection.execute(
-            select(events).where(events.c.merchant_id == merchant_id, events.c.event_id == event_id))).first()
+            select(func.coalesce(event_positions.c.position, 0).label("position"),
+                   *[c for c in events.c if c.name != "id"])
+            .select_from(events.outerjoin(event_positions, event_positions.c.event_id == events.c.event_id))
+            .where(events.c.merchant_id == merchant_id, events.c.event_id == event_id))).first()
         return stored_event(row) if row else None
 
     async def page(self, merchant_id: str, filters: EventFilter, below: int | None, limit: int) -> list[StoredEvent]:
-        query = select(events).where(events.c.merchant_id == merchant_id)
+        query = select(*_COLUMNS).select_from(_POSITIONED).where(event_positions.c.merchant_id == merchant_id)
         if filters.payment_id:
             query = query.where(events.c.payment_id == filters.payment_id)
         if filters.type:
@@ -60,18 +68,20 @@ class SqlEventReader:
         if filters.created_before:
             query = query.where(events.c.created_at < filters.created_before)
         if below is not None:
-            query = query.where(events.c.position < below)
-        rows = (await self.connection.execute(query.order_by(events.c.position.desc()).limit(limit))).all()
+            query = query.where(event_positions.c.position < below)
+        rows = (await self.connection.execute(query.order_by(event_positions.c.position.desc()).limit(limit))).all()
         return [stored_event(row) for row in rows]
 
     async def after(self, merchant_id: str, position: int, limit: int) -> list[StoredEvent]:
-        query = (select(events).where(events.c.merchant_id == merchant_id, events.c.position > position)
-                 .order_by(events.c.position).limit(limit))
+        query = (select(*_COLUMNS).select_from(_POSITIONED)
+                 .where(event_positions.c.merchant_id == merchant_id, event_positions.c.position > position)
+                 .order_by(event_positions.c.position).limit(limit))
         return [stored_event(row) for row in (await self.connection.execute(query)).all()]
 
     async def last_position(self, merchant_id: str) -> int:
         found = (await self.connection.execute(
-            select(func.max(events.c.position)).where(events.c.merchant_id == merchant_id))).scalar()
+            select(func.max(event_positions.c.position)).where(event_positions.c.merchant_id == merchant_id)
+        )).scalar()
         return found or 0
 
 
@@ -99,34 +109,45 @@ class EventJournal:
         payment.events.clear()
 
     async def flush(self) -> None:
+        """Insert the staged events and queue them for the sequencer (same transaction)."""
         if not self.rows:
             return
-        for merchant_id in sorted({row["merchant_id"] for row in self.rows}):
-            await self.connection.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
-                                          {"k": f"events:{merchant_id}"})
-        for row in self.rows:  # one by one: positions follow the order of the changes
-            await self.connection.execute(events.insert().values(**row))
-        await self._enqueue_deliveries([row["event_id"] for row in self.rows])
+        rows = [{**row, "n": n} for n, row in enumerate(self.rows)]
+        await self.connection.execute(_APPEND, {"rows": json.dumps(rows, default=_iso)})
         self.rows = []
 
-    async def _enqueue_deliveries(self, event_ids: list[str]) -> None:
-        subscribed = and_(
-            webhook_endpoints.c.merchant_id == events.c.merchant_id,
-            webhook_endpoints.c.enabled.is_(True),
-            (func.jsonb_array_length(webhook_endpoints.c.enabled_event_types) == 0)
-            | webhook_endpoints.c.enabled_event_types.op("?")(events.c.type),
-        )
-        now = utcnow()
-        chosen = (
-            select(webhook_endpoints.c.endpoint_id, events.c.position, events.c.event_id, events.c.payment_id,
-                   literal(now).label("next_attempt_at"), literal(now).label("created_at"))
-            .select_from(events.join(webhook_endpoints, subscribed))
-            .where(events.c.event_id.in_(event_ids))
-            .order_by(events.c.position)
-        )
-        await self.connection.execute(
-            webhook_deliveries.insert().from_select(
-                ["endpoint_id", "event_position", "event_id", "payment_id", "next_attempt_at", "created_at"],
-                chosen,
-            )
-        )
+
+# One round trip (a prepared statement): the event rows and their queue rows.
+_APPEND = text("""
+WITH appended AS (
+  INSERT INTO events (event_id, merchant_id, type, payment_id, refund_id, dispute_id, sequence, data, actor,
+                      request_id, created_at)
+  SELECT r.event_id, r.merchant_id, r.type, r.payment_id, r.refund_id, r.dispute_id, r.sequence, r.data, r.actor,
+         r.request_id, r.created_at
+  FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(event_id text, merchant_id text, type text, payment_id text,
+       refund_id text, dispute_id text, sequence int, data jsonb, actor text, request_id text,
+       created_at timestamptz, n bigint)
+  ORDER BY r.n
+  RETURNING id, event_id
+)
+INSERT INTO event_queue (id, event_id) SELECT id, event_id FROM appended
+""")
+
+
+async def sequence(engine: AsyncEngine, *, wait: bool = False, limit: int = 5000) -> int:
+    """Give committed, queued events their positions; returns how many (-1: another sequencer is busy).
+
+    ``wait`` blocks until the running sequencer (if any) is done, so that every
+    event committed before the call is placed when it returns.
+    """
+    async with engine.connect() as connection:
+        autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        result = await autocommit.execute(text("SELECT sequence_events(:wait, :limit)"),
+                                          {"wait": wait, "limit": limit})
+        return int(result.scalar())
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")

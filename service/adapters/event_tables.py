@@ -2,13 +2,14 @@
 
 ``events`` is append-only: the service inserts rows and never updates them;
 only the retention command (``payment-service prune-events``) deletes old
-ones. ``position`` is assigned under a per-merchant lock held until commit,
-so within a merchant it grows in commit order (docs/events.md).
-
-Webhook delivery is a transactional outbox: the transaction that appends an
-event also inserts one ``webhook_deliveries`` row per subscribed endpoint;
-the worker claims rows with SELECT ... FOR UPDATE SKIP LOCKED and records
-every HTTP attempt in ``webhook_attempts``.
+ones. The transaction of a change inserts its events and, as a transactional
+outbox, one ``event_queue`` row each. The sequencer (``sequence_events()``,
+migration 0004; one at a time) moves queued events into ``event_positions``
+in the order it sees them committed, and fans each out to one
+``webhook_deliveries`` row per subscribed endpoint. Readers follow
+``position``; docs/events.md states the guarantee. The worker claims
+deliveries with SELECT ... FOR UPDATE SKIP LOCKED and records every HTTP
+attempt in ``webhook_attempts``.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from .tables import metadata
 events = Table(
     "events",
     metadata,
-    Column("position", BigInteger, Identity(always=False), primary_key=True),
+    Column("id", BigInteger, Identity(always=False), primary_key=True),  # insertion order
     Column("event_id", String(40), nullable=False, unique=True),
     Column("merchant_id", String(255), nullable=False),
     Column("type", String(64), nullable=False),
@@ -48,8 +49,24 @@ events = Table(
     Column("request_id", String(255), nullable=False, server_default=""),
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("payment_id", "sequence", name="events_payment_sequence"),
-    Index("events_merchant_position", "merchant_id", "position"),
+    Index("events_merchant_created", "merchant_id", "created_at"),
     Index("events_created_at", "created_at"),
+)
+
+event_queue = Table(
+    "event_queue",
+    metadata,
+    Column("id", BigInteger, primary_key=True),  # events.id
+    Column("event_id", String(40), nullable=False),
+)
+
+event_positions = Table(
+    "event_positions",
+    metadata,
+    Column("position", BigInteger, Identity(always=False), primary_key=True),
+    Column("event_id", String(40), nullable=False, unique=True),
+    Column("merchant_id", String(255), nullable=False),
+    Index("event_positions_merchant", "merchant_id", "position"),
 )
 
 webhook_endpoints = Table(

@@ -1,13 +1,13 @@
 """Reading the event log: get one event, list pages, and watch it live.
 
 The log is written by the unit of work with every change (service.domain.events
-has the contract). ``position`` orders one merchant's events by commit, so
+has the contract) and then given a ``position`` by the sequencer
+(service.adapters.event_log), one sequencer run at a time, so
 
 - a page is "positions below the last one of the previous page";
 - a watcher keeps the last position it delivered and asks for the ones above
-  it; because a merchant's positions are drawn under a lock held until commit
-  (service.adapters.event_log), an event that commits later can never take a
-  position below one the watcher has already seen: nothing is skipped, and a
+  it; a position becomes visible only after every lower one, and an event
+  sequenced later always gets a higher one: nothing is skipped, and a
   position is delivered once. docs/events.md states the guarantee.
 """
 
@@ -143,11 +143,20 @@ def _page_size(value: int) -> int:
     return value
 
 
+async def _sequence(deps: Dependencies, *, wait: bool) -> None:
+    if deps.sequence_events is not None:
+        await deps.sequence_events(wait=wait)
+
+
 async def list_events(query: ListEvents, deps: Dependencies) -> tuple[list[StoredEvent], str]:
-    """One page, newest first, and the token of the next page ('' on the last)."""
+    """One page, newest first, and the token of the next page ('' on the last).
+
+    Every event committed before the call is listed (the call waits for the
+    sequencer to place them)."""
     _validate(query.filters)
     limit = _page_size(query.page_size)
     below = _decode_token(query.page_token, query.filters)
+    await _sequence(deps, wait=True)
     async with deps.uow() as uow:
         rows = await uow.events.page(query.merchant_id, query.filters, below, limit + 1)
     page, more = rows[:limit], len(rows) > limit
@@ -165,6 +174,7 @@ async def watch_events(merchant_id: str, after: str, deps: Dependencies, *, poll
     position = await _start(merchant_id, after, deps)
     quiet_since = time.monotonic()
     while True:
+        await _sequence(deps, wait=False)
         async with deps.uow() as uow:
             rows = await uow.events.after(merchant_id, position, batch)
         for row in rows:
@@ -181,8 +191,9 @@ async def watch_events(merchant_id: str, after: str, deps: Dependencies, *, poll
 
 
 async def _start(merchant_id: str, after: str, deps: Dependencies) -> int:
+    await _sequence(deps, wait=True)
     if after in ("", "now"):
         async with deps.uow() as uow:
             return await uow.events.last_position(merchant_id)
     check_event_id(after, "after")
-    return (await get_event(merchant_id, after, deps)).position
+    return (await get_event(merchant_id, after, deps)).position  # placed: the sequencer ran above

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.integration
 async def log_of(api, payment_id: str) -> list:
     async with api.app.engine.connect() as connection:
         rows = (await connection.execute(
-            select(events).where(events.c.payment_id == payment_id).order_by(events.c.position))).all()
+            select(events).where(events.c.payment_id == payment_id).order_by(events.c.id))).all()
     return rows
 
 

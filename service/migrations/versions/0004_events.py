@@ -17,7 +17,7 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "events",
-        sa.Column("position", sa.BigInteger, sa.Identity(always=False), primary_key=True),
+        sa.Column("id", sa.BigInteger, sa.Identity(always=False), primary_key=True),
         sa.Column("event_id", sa.String(40), nullable=False, unique=True),
         sa.Column("merchant_id", sa.String(255), nullable=False),
         sa.Column("type", sa.String(64), nullable=False),
@@ -31,8 +31,20 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.UniqueConstraint("payment_id", "sequence", name="events_payment_sequence"),
     )
-    op.create_index("events_merchant_position", "events", ["merchant_id", "position"])
+    op.create_index("events_merchant_created", "events", ["merchant_id", "created_at"])
     op.create_index("events_created_at", "events", ["created_at"])
+    op.create_table(
+        "event_queue",
+        sa.Column("id", sa.BigInteger, primary_key=True),
+        sa.Column("event_id", sa.String(40), nullable=False),
+    )
+    op.create_table(
+        "event_positions",
+        sa.Column("position", sa.BigInteger, sa.Identity(always=False), primary_key=True),
+        sa.Column("event_id", sa.String(40), nullable=False, unique=True),
+        sa.Column("merchant_id", sa.String(255), nullable=False),
+    )
+    op.create_index("event_positions_merchant", "event_positions", ["merchant_id", "position"])
     op.create_table(
         "webhook_endpoints",
         sa.Column("endpoint_id", sa.String(40), primary_key=True),
@@ -81,7 +93,51 @@ def upgrade() -> None:
     op.create_index("webhook_attempts_endpoint", "webhook_attempts", ["endpoint_id", "attempt_id"])
 
 
+    op.execute(SEQUENCE_EVENTS)
+
+
+# The sequencer: one at a time (a transaction-level advisory lock), it takes
+# the oldest queued events that are committed, gives them positions in the
+# order they were inserted, and queues their webhook deliveries. Returns how
+# many it placed, or -1 when another sequencer holds the lock (p_wait false).
+SEQUENCE_EVENTS = """
+CREATE FUNCTION sequence_events(p_wait boolean, p_limit integer) RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+  placed_count integer;
+BEGIN
+  IF p_wait THEN
+    PERFORM pg_advisory_xact_lock(hashtextextended('payment:event-sequencer', 0));
+  ELSIF NOT pg_try_advisory_xact_lock(hashtextextended('payment:event-sequencer', 0)) THEN
+    RETURN -1;
+  END IF;
+  WITH taken AS (
+    DELETE FROM event_queue WHERE id IN (SELECT id FROM event_queue ORDER BY id LIMIT p_limit)
+    RETURNING id, event_id
+  ), ordered AS (
+    SELECT e.id, e.event_id, e.merchant_id, e.type, e.payment_id FROM events e JOIN taken t ON t.id = e.id
+  ), placed AS (
+    INSERT INTO event_positions (event_id, merchant_id)
+    SELECT event_id, merchant_id FROM ordered ORDER BY id
+    RETURNING position, event_id
+  ), fanned AS (
+    INSERT INTO webhook_deliveries (endpoint_id, event_position, event_id, payment_id, next_attempt_at, created_at)
+    SELECT w.endpoint_id, p.position, o.event_id, o.payment_id, now(), now()
+    FROM placed p JOIN ordered o ON o.event_id = p.event_id
+    JOIN webhook_endpoints w ON w.merchant_id = o.merchant_id AND w.enabled
+     AND (jsonb_array_length(w.enabled_event_types) = 0 OR w.enabled_event_types ? o.type)
+    RETURNING 1
+  )
+  SELECT (SELECT count(*) FROM placed) + 0 * (SELECT count(*) FROM fanned) INTO placed_count;
+  RETURN placed_count;
+END
+$$
+"""
+
+
 def downgrade() -> None:
+    op.execute("DROP FUNCTION sequence_events(boolean, integer)")
+    op.drop_table("event_positions")
+    op.drop_table("event_queue")
     op.drop_table("webhook_attempts")
     op.drop_table("webhook_deliveries")
     op.drop_table("webhook_endpoints")
