@@ -36,6 +36,7 @@ import enum
 from datetime import UTC, datetime
 
 from . import errors
+from .events import Event
 from .money import validate_amount
 from .processor import (
     DisputeStatus,
@@ -80,6 +81,17 @@ class RefundStatus(str, enum.Enum):
     @property
     def final(self) -> bool:
         return self in (RefundStatus.FAILED, RefundStatus.CANCELED)
+
+
+def _dispute_event(before: Dispute, after: Dispute) -> str:
+    """The event type of one dispute change (the most significant one)."""
+    if after.status.final and not before.status.final:
+        return "dispute.closed"
+    if after.funds_reinstated and not before.funds_reinstated:
+        return "dispute.funds_reinstated"
+    if after.funds_withdrawn and not before.funds_withdrawn:
+        return "dispute.funds_withdrawn"
+    return "dispute.updated"
 
 
 # How far along each dispute status is; a status never moves to a lower rank.
@@ -156,13 +168,17 @@ class Payment:
     created_at: datetime = dataclasses.field(default_factory=utcnow)
     updated_at: datetime = dataclasses.field(default_factory=utcnow)
     version: int = 1
+    # Changes recorded since the payment was loaded; the repository persists and clears them.
+    events: list[Event] = dataclasses.field(default_factory=list, repr=False, compare=False)
 
     # ---- creation -------------------------------------------------------
 
     @classmethod
     def new(cls, **fields) -> Payment:
         """A payment written before the processor is asked to authorize it."""
-        return cls(status=Status.PROCESSING, pending_action=PendingAction.AUTHORIZE, **fields)
+        payment = cls(status=Status.PROCESSING, pending_action=PendingAction.AUTHORIZE, **fields)
+        payment._record("payment.created")
+        return payment
 
     def authorized(self, processor_reference: str, *, captured: bool) -> None:
         self._expect_pending(PendingAction.AUTHORIZE)
@@ -170,13 +186,16 @@ class Payment:
         if captured:
             self.amount_captured = self.amount
             self._settle(Status.CAPTURED)
+            self._record("payment.captured")
         else:
             self._settle(Status.REQUIRES_CAPTURE)
+            self._record("payment.authorized")
 
     def declined(self, code: str, message: str) -> None:
         self._expect_pending(PendingAction.AUTHORIZE)
         self.failure_code, self.failure_message = code, message
         self._settle(Status.FAILED)
+        self._record("payment.failed")
 
     # ---- capture --------------------------------------------------------
 
@@ -192,12 +211,14 @@ class Payment:
                 f"amount: {amount} exceeds the capturable amount {self.amount}"
             )
         self._begin(PendingAction.CAPTURE, amount)
+        self._record("payment.capture_requested")
         return amount
 
     def complete_capture(self) -> None:
         self._expect_pending(PendingAction.CAPTURE)
         self.amount_captured = self.pending_amount
         self._settle(Status.CAPTURED)
+        self._record("payment.captured")
 
     # ---- cancel ---------------------------------------------------------
 
@@ -207,16 +228,20 @@ class Payment:
                 f"payment {self.payment_id} is {self.status.value}; only REQUIRES_CAPTURE payments can be canceled"
             )
         self._begin(PendingAction.CANCEL, 0)
+        self._record("payment.cancel_requested")
 
     def complete_cancel(self) -> None:
         self._expect_pending(PendingAction.CANCEL)
         self._settle(Status.CANCELED)
+        self._record("payment.canceled")
 
     def abandon_pending(self) -> None:
         """The processor refused a capture or cancel: back to REQUIRES_CAPTURE."""
         if self.pending_action not in (PendingAction.CAPTURE, PendingAction.CANCEL):
             raise errors.IllegalTransition(f"payment {self.payment_id} has no capture or cancel in flight")
+        refused = "payment.capture_failed" if self.pending_action is PendingAction.CAPTURE else "payment.cancel_failed"
         self._settle(Status.REQUIRES_CAPTURE)
+        self._record(refused)
 
     # ---- refunds --------------------------------------------------------
 
@@ -251,6 +276,7 @@ class Payment:
         refund = Refund(refund_id, amount, reason, RefundStatus.PENDING, utcnow())
         self.refunds.append(refund)
         self._touch()
+        self._record("refund.created", refund_id=refund_id)
         return refund
 
     def complete_refund(self, refund_id: str, processor_reference: str = "") -> None:
@@ -264,8 +290,10 @@ class Payment:
     def record_refund_answer(self, refund_id: str, answer: ProcessorRefund) -> None:
         """The processor's answer to our refund call: final, or still PENDING with its id."""
         refund = self._pending_refund(refund_id)
+        changed = bool(answer.reference) and refund.processor_reference != answer.reference
         refund.processor_reference = answer.reference or refund.processor_reference
-        self._move_refund(refund, RefundStatus(answer.status.value), answer.failure_reason)
+        if not self._move_refund(refund, RefundStatus(answer.status.value), answer.failure_reason) and changed:
+            self._record("refund.updated", refund_id=refund_id)  # accepted, still PENDING: its processor id
         self._touch()
 
     def apply_refund_view(self, view: ProcessorRefund, new_refund_id) -> bool:
@@ -279,7 +307,11 @@ class Payment:
         changed = False
         if view.reference and not refund.processor_reference:
             refund.processor_reference, changed = view.reference, True
-        return self._move_refund(refund, RefundStatus(view.status.value), view.failure_reason) or changed
+        if self._move_refund(refund, RefundStatus(view.status.value), view.failure_reason):
+            return True
+        if changed:
+            self._record("refund.updated", refund_id=refund.refund_id)
+        return changed
 
     def _find_refund(self, view: ProcessorRefund) -> Refund | None:
         for refund in self.refunds:
@@ -295,13 +327,15 @@ class Payment:
         for refund in self.refunds:
             if not refund.processor_reference and refund.amount == view.amount and refund.reason == _ELSEWHERE:
                 refund.processor_reference = view.reference
-                self._move_refund(refund, RefundStatus(view.status.value), view.failure_reason)
+                if not self._move_refund(refund, RefundStatus(view.status.value), view.failure_reason):
+                    self._record("refund.updated", refund_id=refund.refund_id)
                 return True
         status = RefundStatus(view.status.value)
         if not status.final and view.amount > self.amount_refundable:
             return False  # more than can be refunded: left to the auditor, never stored over the limit
         refund = Refund(new_refund_id(), view.amount, _ELSEWHERE, RefundStatus.PENDING, utcnow(), view.reference)
         self.refunds.append(refund)
+        self._record("refund.created", refund_id=refund.refund_id)
         self._move_refund(refund, status, view.failure_reason)
         self._touch()
         return True
@@ -318,6 +352,10 @@ class Payment:
         refund.status = status
         refund.failure_reason = failure_reason if status.final else ""
         self._follow_refunds()
+        self._record(f"refund.{status.value.lower()}", refund_id=refund.refund_id)
+        if status is RefundStatus.SUCCEEDED:
+            self._record("payment.refunded" if self.status is Status.REFUNDED else "payment.partially_refunded",
+                         refund_id=refund.refund_id)
         return True
 
     def _follow_refunds(self) -> None:
@@ -346,6 +384,9 @@ class Payment:
                               view.evidence_due_by, view.funds_withdrawn, view.funds_reinstated)
             self.disputes.append(dispute)
             self._recount_disputes()
+            self._record("dispute.created", dispute_id=dispute.dispute_id)
+            if dispute.status.final:
+                self._record("dispute.closed", dispute_id=dispute.dispute_id)
             return True
         return self._move_dispute(dispute, view)
 
@@ -362,6 +403,7 @@ class Payment:
             return False
         dispute.updated_at = utcnow()
         self._recount_disputes()
+        self._record(_dispute_event(before, dispute), dispute_id=dispute.dispute_id)
         return True
 
     def check_dispute_open(self, dispute_id: str) -> Dispute:
@@ -375,8 +417,10 @@ class Payment:
     def evidence_submitted(self, dispute_id: str, view: ProcessorDispute, *, submitted: bool) -> None:
         """The processor's answer to our evidence (or close) call on ``dispute_id``."""
         dispute = self.dispute(dispute_id)
+        newly = submitted and not dispute.evidence_submitted
         dispute.evidence_submitted = dispute.evidence_submitted or submitted
-        self._move_dispute(dispute, view)
+        if not self._move_dispute(dispute, view) and newly:
+            self._record("dispute.updated", dispute_id=dispute_id)
         dispute.updated_at = utcnow()
         self._touch()
 
@@ -390,6 +434,7 @@ class Payment:
         """Reconciliation cannot decide safely (e.g. a call older than the processor keeps keys)."""
         self.review_reason = reason
         self._touch()
+        self._record("payment.review_required")
 
     def refund(self, refund_id: str) -> Refund:
         for refund in self.refunds:
@@ -414,11 +459,14 @@ class Payment:
             self.declined(view.failure_code or "declined", view.failure_message)
         elif view.status is ProcessorStatus.CANCELED and open_ and self.amount_captured == 0:
             self._settle(Status.CANCELED)
+            self._record("payment.canceled")
         elif view.amount_captured > self.amount_captured and open_:
             self.amount_captured = min(view.amount_captured, self.amount)
             self._settle(Status.CAPTURED)
+            self._record("payment.captured")
         elif view.status is ProcessorStatus.AUTHORIZED and waiting and self.pending_action is PendingAction.AUTHORIZE:
             self._settle(Status.REQUIRES_CAPTURE)
+            self._record("payment.authorized")
         self._apply_refunded(min(view.amount_refunded, self.amount_captured), new_refund_id)
         return before != (self.status, self.amount_captured, self.amount_refunded, len(self.refunds))
 
@@ -435,6 +483,7 @@ class Payment:
         if missing > 0:
             refund = Refund(new_refund_id(), missing, _ELSEWHERE, RefundStatus.PENDING, utcnow())
             self.refunds.append(refund)
+            self._record("refund.created", refund_id=refund.refund_id)
             self._move_refund(refund, RefundStatus.SUCCEEDED)
 
     # ---- helpers --------------------------------------------------------
@@ -465,3 +514,7 @@ class Payment:
 
     def _touch(self) -> None:
         self.updated_at = utcnow()
+
+    def _record(self, type: str, *, refund_id: str = "", dispute_id: str = "") -> None:
+        """Note a change for the event log (service.domain.events has the contract)."""
+        self.events.append(Event(type, self.payment_id, refund_id=refund_id, dispute_id=dispute_id))

@@ -36,6 +36,7 @@ from ..domain import errors
 from ..domain.ids import new_refund_id
 from ..domain.model import Payment, PendingAction, Refund, RefundStatus, Status, utcnow
 from ..domain.processor import PaymentProcessor, ProcessorStatus
+from .audit import RECONCILE, acting_as
 from .dependencies import Dependencies
 from .handlers import send_pending, settle
 
@@ -61,7 +62,8 @@ async def reconcile(deps: Dependencies, *, older_than: timedelta = timedelta(sec
     for merchant_id, payment_id in candidates:
         report.examined += 1
         try:
-            done = await _reconcile_one(merchant_id, payment_id, deps, report)
+            with acting_as(RECONCILE):
+                done = await _reconcile_one(merchant_id, payment_id, deps, report)
         except (errors.ProcessorError, errors.Unavailable) as exc:
             log.warning("reconcile failed", extra={"payment_id": payment_id, "reason": exc.reason})
             report.errors += 1

@@ -16,6 +16,7 @@ import dataclasses
 from ..domain.ids import new_dispute_id, new_refund_id
 from ..domain.model import Payment
 from ..domain.processor import ProcessorDispute, ProcessorPayment, ProcessorRefund
+from .audit import acting_as, processor_actor
 from .dependencies import Dependencies
 
 
@@ -53,6 +54,11 @@ class ProcessorEvent:
 
 async def apply_event(event: ProcessorEvent, deps: Dependencies) -> str:
     """Apply an event; returns its outcome: applied, unchanged, duplicate, ignored or unknown_payment."""
+    with acting_as(processor_actor(event.processor, event.event_id)):
+        return await _apply(event, deps)
+
+
+async def _apply(event: ProcessorEvent, deps: Dependencies) -> str:
     if not event.actionable:
         return await _record_only(event, "ignored", deps)
     located = event.ours or await _find(event, deps)
