@@ -71,6 +71,9 @@ class MemoryPayments:
     async def requiring_review(self, limit: int) -> list[Payment]:
         return copy.deepcopy([p for p in self.staged.payments.values() if p.review_reason][:limit])
 
+    async def history(self, payment_id: str) -> None:
+        return None  # no event log in memory
+
     async def count_requiring_review(self) -> int:
         return sum(1 for p in self.staged.payments.values() if p.review_reason)
 

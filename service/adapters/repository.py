@@ -213,6 +213,14 @@ class SqlPaymentRepository:
         refunds_of, disputes_of = await self._refunds_of(ids), await self._children_of(disputes, ids)
         return [_to_payment(r, refunds_of.get(r.payment_id, []), disputes_of.get(r.payment_id, [])) for r in rows]
 
+    async def history(self, payment_id: str) -> list[tuple[int, str, str]] | None:
+        """(sequence, type, status after it) of the payment's events, oldest first (the auditor's view)."""
+        from .event_tables import events
+
+        query = (select(events.c.sequence, events.c.type, events.c.data["status"].astext.label("status"))
+                 .where(events.c.payment_id == payment_id).order_by(events.c.sequence))
+        return [(row.sequence, row.type, row.status) for row in (await self.connection.execute(query)).all()]
+
     async def count_requiring_review(self) -> int:
         query = select(func.count()).where(payments.c.review_reason != "")
         return (await self.connection.execute(query)).scalar() or 0

@@ -85,11 +85,12 @@ async def audit(deps: Dependencies, *, processor_rate: float = 20.0, compare_pro
         async with deps.uow() as uow:
             ids = await uow.payments.all_ids(after, page, merchants)
             payments = [await uow.payments.get(m, p) for m, p in ids]
+            histories = {p.payment_id: await uow.payments.history(p.payment_id) for p in payments if p}
         for payment in payments:
             if payment is None:
                 continue
             report.examined += 1
-            found = check_payment(payment, stuck_after)
+            found = check_payment(payment, stuck_after) + check_history(payment, histories[payment.payment_id])
             if compare_processor and _settled(payment) and payment.processor_reference:
                 limiter = limiters.setdefault(payment.processor, RateLimiter(processor_rate))
                 await limiter.wait()
@@ -125,6 +126,26 @@ def check_payment(p: Payment, stuck_after: timedelta = timedelta(hours=1)) -> li
         found.append(("stuck", f"a processor call has waited since {min(waiting_since).isoformat()}"))
     if p.review_reason:
         found.append(("review", p.review_reason))
+    return found
+
+
+def check_history(p: Payment, history: list[tuple[int, str, str]] | None) -> list[tuple[str, str]]:
+    """The event log (when there is one) tells the payment's story without a gap, up to its state now.
+
+    Old events may have been pruned, so the history need not start at 1; it must end at the
+    payment's version with no gap, and the last snapshot must show the payment's status."""
+    if history is None:
+        return []
+    if not history:
+        return [("events", f"no event recorded for a payment at version {p.version}")]
+    sequences = [sequence for sequence, _, _ in history]
+    found = []
+    if sequences != list(range(sequences[0], sequences[0] + len(sequences))):
+        found.append(("events", f"event sequence has gaps or repeats: {sequences}"))
+    if sequences[-1] != p.version:
+        found.append(("events", f"last event is #{sequences[-1]}, the payment is at version {p.version}"))
+    if history[-1][2] != p.status.value:
+        found.append(("events", f"last event shows {history[-1][2]}, the payment is {p.status.value}"))
     return found
 
 

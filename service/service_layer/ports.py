@@ -57,6 +57,10 @@ class PaymentRepository(Protocol):
 
     async def count_requiring_review(self) -> int: ...
 
+    async def history(self, payment_id: str) -> list[tuple[int, str, str]] | None:
+        """(sequence, type, status after it) of the payment's events; None without an event log."""
+        ...
+
     async def all_ids(self, after: str, limit: int, merchants: tuple[str, ...] = ()) -> list[tuple[str, str]]:
         """(merchant_id, payment_id) of every payment after ``after`` (of ``merchants`` when given),
         in payment id order."""
