@@ -77,6 +77,32 @@ def _audit(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if result["drift_count"] else 0
 
 
+def _inhouse_simulator(args: argparse.Namespace, settings: Settings) -> int:
+    """Play what the in-house processor does later and send its signed webhooks (see inhouse_simulator)."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from ..adapters.processors.inhouse_simulator import advance, deliver
+
+    if not (settings.inhouse_webhook_url and settings.inhouse_webhook_secret):
+        raise ConfigError("INHOUSE_WEBHOOK_URL and INHOUSE_WEBHOOK_SECRET are required to send in-house webhooks")
+
+    async def run() -> None:
+        engine = create_async_engine(settings.require_database())
+        try:
+            while True:
+                advanced = await advance(engine)
+                delivered = await deliver(engine, settings.inhouse_webhook_url, settings.inhouse_webhook_secret)
+                if args.once:
+                    print(json.dumps({**advanced.__dict__, **delivered.__dict__}))
+                    return
+                await asyncio.sleep(args.interval)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="payment-service", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -98,6 +124,11 @@ def main(argv: list[str] | None = None) -> int:
                        help="seconds after which a pending processor call counts as stuck")
     audit.add_argument("--merchant", action="append", help="only this merchant's payments (repeatable)")
     audit.set_defaults(func=_audit)
+    simulator = commands.add_parser("inhouse-simulator", help="play the in-house processor's later events"
+                                                               " (failed refunds, disputes) and send its webhooks")
+    simulator.add_argument("--once", action="store_true", help="one pass, then print what it did (JSON)")
+    simulator.add_argument("--interval", type=float, default=1.0, help="seconds between passes")
+    simulator.set_defaults(func=_inhouse_simulator)
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()

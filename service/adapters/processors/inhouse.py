@@ -68,6 +68,7 @@ from service.domain.processor import (
     ProcessorDispute,
     ProcessorPayment,
     ProcessorRefund,
+    ProcessorRefundStatus,
     ProcessorStatus,
 )
 
@@ -161,6 +162,10 @@ SIMULATED_METHODS: dict[str, SimulatedMethod] = {
             "approved; every new refund is recorded but its answer is lost",
             refund=Fault.ANSWER_LOST,
         ),
+        # Things that happen later (inhouse_simulator.py plays them and sends the webhooks):
+        _approve("pm_card_refundFail", "approved; a refund is accepted as PENDING, then fails"),
+        _approve("pm_card_createDispute", "approved; once captured, the charge is disputed (a chargeback)"),
+        _approve("pm_card_createDisputeInquiry", "approved; once captured, an inquiry is opened (no money moves)"),
     )
 }
 
@@ -216,6 +221,8 @@ class LedgerRefund:
     payment_reference: str
     amount: int
     reason: str = ""
+    status: str = "SUCCEEDED"  # PENDING for pm_card_refundFail until the simulator fails it
+    refund_id: str = ""  # the caller's id for it (the refund call's idempotency key)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -367,6 +374,10 @@ inhouse_refunds = Table(
     Column("amount", BigInteger, nullable=False),
     Column("reason", Text, nullable=False, server_default=""),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("status", String(16), nullable=False, server_default="SUCCEEDED"),
+    Column("refund_id", String(255), nullable=False, server_default=""),
+    Column("failure_reason", String(64), nullable=False, server_default=""),
+    Column("announced", String(16), nullable=False, server_default=""),  # the status last sent as a webhook
     CheckConstraint("amount > 0", name="inhouse_refund_amount_positive"),
 )
 
@@ -515,7 +526,8 @@ def _payment_result(payment: LedgerPayment) -> dict[str, Any]:
 
 
 def _refund_result(refund: LedgerRefund) -> dict[str, Any]:
-    return {"refund": {"reference": refund.reference, "amount": refund.amount, "succeeded": True}}
+    return {"refund": {"reference": refund.reference, "amount": refund.amount, "status": refund.status,
+                       "refund_id": refund.refund_id, "payment_reference": refund.payment_reference}}
 
 
 def _decline_result(payment: LedgerPayment) -> dict[str, Any]:
@@ -529,6 +541,7 @@ def _decode(result: Mapping[str, Any]) -> ProcessorPayment | ProcessorRefund:
     if "refund" in result:
         refund = dict(result["refund"])
         refund.pop("succeeded", None)  # results stored before refunds had a status all succeeded
+        refund["status"] = ProcessorRefundStatus(refund.get("status", "SUCCEEDED"))
         return ProcessorRefund(**refund)
     payment = dict(result["payment"])
     return ProcessorPayment(**{**payment, "status": ProcessorStatus(payment["status"])})
@@ -605,7 +618,7 @@ class InHouseProcessor:
     ) -> ProcessorRefund:
         fingerprint = _fingerprint("refund", reference=reference, amount=amount)
         return await self._execute(
-            idempotency_key, fingerprint, lambda tx: self._refund(tx, reference, amount, reason)
+            idempotency_key, fingerprint, lambda tx: self._refund(tx, reference, amount, reason, idempotency_key)
         )
 
     async def cancel(self, reference: str, *, idempotency_key: str) -> ProcessorPayment:
@@ -635,10 +648,24 @@ class InHouseProcessor:
     async def update_dispute(
         self, reference: str, evidence: DisputeEvidence, *, submit: bool, idempotency_key: str
     ) -> ProcessorDispute:
-        raise ProcessorInvalidRequest(f"no such in-house dispute {reference!r}")
+        """Disputes live in the PostgreSQL ledger (the simulator opens them); a repeat is harmless:
+        the same evidence gives the same state, and submitted evidence is final."""
+        from . import inhouse_simulator
+
+        return await inhouse_simulator.update_dispute(self._engine_for_disputes(reference), reference, evidence,
+                                                      submit=submit)
 
     async def close_dispute(self, reference: str, *, idempotency_key: str) -> ProcessorDispute:
-        raise ProcessorInvalidRequest(f"no such in-house dispute {reference!r}")
+        from . import inhouse_simulator
+
+        return await inhouse_simulator.close_dispute(self._engine_for_disputes(reference), reference)
+
+    def _engine_for_disputes(self, reference: str) -> AsyncEngine:
+        engine = getattr(self.ledger, "_engine", None)
+        if engine is None:
+            raise ProcessorInvalidRequest(
+                f"no such in-house dispute {reference!r} (disputes need the PostgreSQL ledger)")
+        return engine
 
     # ---- one idempotent call ----
 
@@ -705,7 +732,8 @@ class InHouseProcessor:
         await tx.update_payment(captured)
         return _Outcome(_payment_result(captured), answer_lost=fault is Fault.ANSWER_LOST)
 
-    async def _refund(self, tx: LedgerTransaction, reference: str, amount: int, reason: str) -> _Outcome:
+    async def _refund(self, tx: LedgerTransaction, reference: str, amount: int, reason: str,
+                      refund_id: str) -> _Outcome:
         payment = await _locked_payment(tx, reference)
         _expect_status(payment, ProcessorStatus.CAPTURED, "refunded")
         _require_positive(amount)
@@ -717,7 +745,8 @@ class InHouseProcessor:
             )
         fault = resolve_method(payment.payment_method).fault("refund")
         _raise_if_unavailable(fault)
-        refund = LedgerRefund(_new_reference("ih_re_"), reference, amount, reason)
+        status = "PENDING" if payment.payment_method == "pm_card_refundFail" else "SUCCEEDED"
+        refund = LedgerRefund(_new_reference("ih_re_"), reference, amount, reason, status, refund_id)
         await tx.add_refund(refund)
         await tx.update_payment(
             dataclasses.replace(payment, amount_refunded=payment.amount_refunded + amount)
