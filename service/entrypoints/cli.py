@@ -1,4 +1,4 @@
-"""`payment-service`: serve, migrate, reconcile, envoy-config and dev (the local stack)."""
+"""`payment-service`: serve, migrate, reconcile, envoy-config, edge-validator and dev (the local stack)."""
 
 from __future__ import annotations
 
@@ -53,6 +53,13 @@ def _envoy_config(args: argparse.Namespace, settings: Settings) -> int:
     from .envoy_config import LOCAL_DEFAULTS, render_local
 
     print(render_local(pathlib.Path(args.output), {k: v for k, v in os.environ.items() if k in LOCAL_DEFAULTS}))
+    return 0
+
+
+def _edge_validator(args: argparse.Namespace, settings: Settings) -> int:
+    from .edge.validator import serve
+
+    serve()
     return 0
 
 
@@ -122,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     envoy = commands.add_parser("envoy-config", help="render envoy/envoy.yaml for local use")
     envoy.add_argument("--output", default=".data/envoy.yaml")
     envoy.set_defaults(func=_envoy_config)
+    commands.add_parser("edge-validator", help="run the edge's REST body validator (Envoy ext_authz)").set_defaults(
+        func=_edge_validator)
     commands.add_parser("dev", help="run the whole local stack in the foreground").set_defaults(func=_dev)
     args = parser.parse_args(argv)
     try:
