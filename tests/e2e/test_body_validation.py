@@ -13,7 +13,7 @@ import time
 import httpx
 import pytest
 
-from service.entrypoints.devstack import edge_validator
+from devtools.devstack import edge_validator
 
 pytestmark = pytest.mark.e2e
 
