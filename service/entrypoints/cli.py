@@ -1,4 +1,5 @@
-"""`payment-service`: serve, migrate, reconcile and audit (one image, the chart picks the command)."""
+"""`payment-service`: serve, migrate, reconcile, audit, inhouse-simulator and edge-validator (one image,
+the chart picks the command)."""
 
 from __future__ import annotations
 
@@ -103,6 +104,13 @@ def _inhouse_simulator(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _edge_validator(args: argparse.Namespace, settings: Settings) -> int:
+    from .edge.validator import serve
+
+    serve()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="payment-service", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -129,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     simulator.add_argument("--once", action="store_true", help="one pass, then print what it did (JSON)")
     simulator.add_argument("--interval", type=float, default=1.0, help="seconds between passes")
     simulator.set_defaults(func=_inhouse_simulator)
+    commands.add_parser("edge-validator", help="run the edge's REST body validator (Envoy ext_authz)").set_defaults(
+        func=_edge_validator)
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
