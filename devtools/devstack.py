@@ -238,6 +238,11 @@ class LocalStack:
                   "PAYMENT_GRPC_PORT": str(grpc_port), "GRAPHQL_PORT": str(graphql_port),
                   "EDGE_VALIDATOR_PORT": str(validator_port)}
         self.children.append(envoy(values, self.log_dir))
+        if env.get("INHOUSE_WEBHOOK_SECRET") and env.get("LOCAL_INHOUSE_SIMULATOR", "on") != "off":
+            # what the in-house processor does later, announced through this Envoy (POST /webhooks/inhouse)
+            url = env.get("INHOUSE_WEBHOOK_URL") or f"http://127.0.0.1:{envoy_port}/webhooks/inhouse"
+            self.children.append(Child("inhouse-simulator", [str(VENV_BIN / "payment-service"), "inhouse-simulator"],
+                                       env={**env, "INHOUSE_WEBHOOK_URL": url}, log_dir=self.log_dir))
         self.urls.update(rest=f"http://localhost:{envoy_port}", grpc=f"localhost:{envoy_port}",
                          envoy_admin=f"http://127.0.0.1:{values['ENVOY_ADMIN_PORT']}",
                          metrics=f"http://localhost:{self.port('METRICS_PORT', 9464)}/metrics")

@@ -48,7 +48,8 @@ def stack(postgres, redis_url, work_dir, stripe_mock) -> Stack:
            "REDIS_URL": redis_url, "STRIPE_WEBHOOK_SECRET": "whsec_test_e2e", "LOG_LEVEL": "INFO",
            # Stripe SDK calls (dispute evidence, lookups) go to the real stripe-mock
            "STRIPE_API_KEY": "sk_test_123", "STRIPE_API_BASE": stripe_mock,
-           "INHOUSE_WEBHOOK_SECRET": "whsec_inhouse_e2e",
+           # the tests run the in-house simulator themselves, one pass at a time
+           "INHOUSE_WEBHOOK_SECRET": "whsec_inhouse_e2e", "LOCAL_INHOUSE_SIMULATOR": "off",
            "GRAPHIQL_ENABLED": "true", **ports}
     local = LocalStack(env, data_dir=work_dir / "e2e-data", log_dir=work_dir / "e2e-logs").start()
     yield Stack(rest=f"http://127.0.0.1:{ports['ENVOY_PORT']}", grpc=f"127.0.0.1:{ports['ENVOY_PORT']}",

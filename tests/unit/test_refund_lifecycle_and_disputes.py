@@ -150,3 +150,15 @@ def test_evidence_and_closing_need_an_open_dispute():
     with pytest.raises(errors.NotFound) as raised:
         payment.check_dispute_open("dp_unknown")
     assert raised.value.reason == "DISPUTE_NOT_FOUND"
+
+
+def test_the_edge_validates_dispute_evidence_bodies_a_nested_message():
+    import pathlib
+
+    from service.entrypoints.edge.body_rules import BodyRules
+
+    rules = BodyRules.from_descriptor_set((pathlib.Path(__file__).parents[2] / "envoy/payment.pb").read_bytes())
+    path = "/v1/payments/pay_01JD8X3Q6J8W7Z0V5Y4T2R1S9K/disputes/dp_01JD8X3Q6J8W7Z0V5Y4T2R1S9K:submitEvidence"
+    assert rules.check("POST", path, b'{"evidence": {"uncategorized_text": "x"}, "submit": true}') is None
+    refused = rules.check("POST", path, b'{"evidence": {"bogus": "x"}}')
+    assert (refused.field, refused.reason) == ("evidence.bogus", "UNKNOWN_FIELD")

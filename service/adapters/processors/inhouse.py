@@ -39,17 +39,20 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     String,
     Table,
     Text,
     func,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -389,6 +392,41 @@ inhouse_idempotency_keys = Table(
     Column("result", JSONB),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("inhouse_idempotency_keys_created_at", "created_at"),
+)
+
+
+# What happens later (inhouse_simulator.py): disputes, and the webhooks announcing every change.
+inhouse_disputes = Table(
+    "inhouse_disputes",
+    ledger_metadata,
+    Column("reference", String(64), primary_key=True),
+    Column("payment_reference", String(64), ForeignKey("inhouse_payments.reference"), nullable=False,
+           unique=True),
+    Column("amount", BigInteger, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("reason", String(64), nullable=False),
+    Column("evidence", JSONB, nullable=False, server_default="{}"),
+    Column("evidence_submitted", Boolean, nullable=False, server_default="false"),
+    Column("evidence_due_by", DateTime(timezone=True), nullable=False),
+    Column("funds_withdrawn", Boolean, nullable=False, server_default="false"),
+    Column("funds_reinstated", Boolean, nullable=False, server_default="false"),
+    Column("announced", String(64), nullable=False, server_default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("amount > 0", name="inhouse_dispute_amount_positive"),
+)
+
+inhouse_webhook_outbox = Table(
+    "inhouse_webhook_outbox",
+    ledger_metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("event_id", String(64), nullable=False, unique=True),
+    Column("type", String(64), nullable=False),
+    Column("body", Text, nullable=False),  # the exact bytes that are signed and sent
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("delivered_at", DateTime(timezone=True)),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_error", Text, nullable=False, server_default=""),
+    Index("inhouse_webhook_outbox_undelivered", "id", postgresql_where=text("delivered_at IS NULL")),
 )
 
 

@@ -37,29 +37,14 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    CheckConstraint,
-    Column,
-    DateTime,
-    ForeignKey,
-    Integer,
-    String,
-    Table,
-    Text,
-    func,
-    select,
-    update,
-)
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.domain.errors import ProcessorInvalidRequest
 from service.domain.processor import DisputeEvidence, DisputeStatus, ProcessorDispute
 
 from . import signing
-from .inhouse import inhouse_payments, inhouse_refunds, ledger_metadata
+from .inhouse import inhouse_disputes, inhouse_payments, inhouse_refunds, inhouse_webhook_outbox
 
 log = logging.getLogger(__name__)
 
@@ -68,39 +53,6 @@ DISPUTED = {"pm_card_createDispute": False, "pm_card_createDisputeInquiry": True
 FAILURE_REASON = "expired_or_canceled_card"
 WINNING_EVIDENCE = "winning_evidence"
 EVIDENCE_DAYS = 7
-
-inhouse_disputes = Table(
-    "inhouse_disputes",
-    ledger_metadata,
-    Column("reference", String(64), primary_key=True),
-    Column("payment_reference", String(64), ForeignKey("inhouse_payments.reference"), nullable=False,
-           unique=True),
-    Column("amount", BigInteger, nullable=False),
-    Column("status", String(32), nullable=False),
-    Column("reason", String(64), nullable=False),
-    Column("evidence", JSONB, nullable=False, server_default="{}"),
-    Column("evidence_submitted", Boolean, nullable=False, server_default="false"),
-    Column("evidence_due_by", DateTime(timezone=True), nullable=False),
-    Column("funds_withdrawn", Boolean, nullable=False, server_default="false"),
-    Column("funds_reinstated", Boolean, nullable=False, server_default="false"),
-    Column("announced", String(64), nullable=False, server_default=""),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    CheckConstraint("amount > 0", name="inhouse_dispute_amount_positive"),
-)
-
-inhouse_webhook_outbox = Table(
-    "inhouse_webhook_outbox",
-    ledger_metadata,
-    Column("id", BigInteger, primary_key=True, autoincrement=True),
-    Column("event_id", String(64), nullable=False, unique=True),
-    Column("type", String(64), nullable=False),
-    Column("body", Text, nullable=False),  # the exact bytes that are signed and sent
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("delivered_at", DateTime(timezone=True)),
-    Column("attempts", Integer, nullable=False, server_default="0"),
-    Column("last_error", Text, nullable=False, server_default=""),
-)
-
 
 # ---- the views the service sees ------------------------------------------------------
 
