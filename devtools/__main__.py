@@ -14,7 +14,7 @@ import signal
 import sys
 import time
 
-from service import logs
+from common import logs
 from service.config import ConfigError, Settings
 
 from .devstack import ROOT, LocalStack, load_env_file

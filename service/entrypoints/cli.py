@@ -8,7 +8,8 @@ import json
 import sys
 from datetime import timedelta
 
-from .. import logs
+from common import logs
+
 from ..config import ConfigError, Settings
 
 
