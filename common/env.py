@@ -45,7 +45,7 @@ def positive(raw: str) -> int:
     return value
 
 
-def port(raw: str) -> int:
+def port_number(raw: str) -> int:
     if not raw.isdigit() or int(raw) > 65535:
         raise ValueError(f"must be a port number (0-65535), got {raw!r}")
     return int(raw)

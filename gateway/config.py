@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-from common.env import flag, port, positive, read, setting
+from common.env import flag, port_number, positive, read, setting
 
 
 def _positive_seconds(raw: str) -> float:
@@ -23,8 +23,8 @@ class GraphQLSettings:
 
     grpc_target: str = setting("PAYMENT_GRPC_TARGET", "127.0.0.1:50051")
     host: str = setting("GRAPHQL_HOST", "0.0.0.0")
-    port: int = setting("GRAPHQL_PORT", 8000, parse=port)
-    metrics_port: int = setting("GRAPHQL_METRICS_PORT", 9465, parse=port)
+    port: int = setting("GRAPHQL_PORT", 8000, parse=port_number)
+    metrics_port: int = setting("GRAPHQL_METRICS_PORT", 9465, parse=port_number)
     graphiql: bool = setting("GRAPHIQL_ENABLED", False, parse=flag)
     introspection: bool = setting("GRAPHQL_INTROSPECTION", False, parse=flag)
     max_depth: int = setting("GRAPHQL_MAX_DEPTH", 10, parse=positive)
