@@ -2,7 +2,7 @@
 
 PostgreSQL (a private cluster under .data/ unless DATABASE_URL is set), Redis
 (when REDIS_URL is unset and redis-server exists, or never with LOCAL_REDIS=off),
-migrations, the payment service, the GraphQL service, Envoy and grpcui (when
+migrations, the payment service, the GraphQL service, the edge validator, Envoy and grpcui (when
 installed). Every process is a child of this supervisor; stopping it stops
 them all, newest first.
 """
@@ -161,6 +161,14 @@ def envoy(values: Mapping[str, str], log_dir: pathlib.Path) -> Child:
     return child
 
 
+def edge_validator(port: int, env: Mapping[str, str], log_dir: pathlib.Path) -> Child:
+    """Envoy's REST body validator (ext_authz), on loopback next to it."""
+    child = Child("edge-validator", [str(VENV_BIN / "payment-service"), "edge-validator"],
+                  env={**env, "EDGE_VALIDATOR_HOST": "127.0.0.1", "EDGE_VALIDATOR_PORT": str(port)}, log_dir=log_dir)
+    wait_for_port(port, process=child)
+    return child
+
+
 def migrate(database_url: str) -> None:
     subprocess.run([str(VENV_BIN / "payment-service"), "migrate"], check=True,
                    env={**os.environ, "DATABASE_URL": database_url})
@@ -215,6 +223,7 @@ class LocalStack:
         if (VENV_BIN / "payment-graphql").exists() and dev.local_graphql:
             self._start_graphql(service.grpc_port, gateway.port)
             self.urls["graphql"] = f"http://localhost:{dev.envoy_port}/graphql"
+        self.children.append(edge_validator(service.edge_validator_port, env, self.log_dir))
         values = local_values(env)
         self.children.append(envoy(values, self.log_dir))
         self.urls.update(rest=f"http://localhost:{dev.envoy_port}", grpc=f"localhost:{dev.envoy_port}",

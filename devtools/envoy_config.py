@@ -37,7 +37,8 @@ def local_values(env: Mapping[str, str]) -> dict[str, str]:
     values = {"ENVOY_PORT": dev.envoy_port, "ENVOY_ADMIN_PORT": dev.envoy_admin_port,
               "ENVOY_STATS_PORT": dev.envoy_stats_port, "PAYMENT_GRPC_HOST": "127.0.0.1",
               "PAYMENT_GRPC_PORT": service.grpc_port, "GRAPHQL_HOST": "127.0.0.1", "GRAPHQL_PORT": gateway.port,
-              "MAX_REQUEST_BYTES": MAX_REQUEST_BYTES, "DESCRIPTOR_PATH": ROOT / "envoy" / "payment.pb"}
+              "MAX_REQUEST_BYTES": MAX_REQUEST_BYTES, "DESCRIPTOR_PATH": ROOT / "envoy" / "payment.pb",
+              "EDGE_VALIDATOR_PORT": service.edge_validator_port}
     return {name: str(value) for name, value in values.items()}
 
 

@@ -55,6 +55,11 @@ class Settings:
     # How long a request owns its idempotency key; after a crash, a retry may take over then.
     idempotency_lease_seconds: int = setting("IDEMPOTENCY_LEASE_SECONDS", 30)
     log_level: str = setting("LOG_LEVEL", "INFO", parse=str.upper)
+    # `payment-service edge-validator`: Envoy's REST body validator (loopback locally, a sidecar in the chart).
+    edge_validator_host: str = setting("EDGE_VALIDATOR_HOST", "127.0.0.1")
+    edge_validator_port: int = setting("EDGE_VALIDATOR_PORT", 50052)
+    # The descriptor set the validator reads its rules from (empty: the checkout's envoy/payment.pb).
+    edge_descriptor_path: str = setting("EDGE_DESCRIPTOR_PATH", "")
     version: str = "0.1.0"
 
     @classmethod
