@@ -104,7 +104,7 @@ def test_each_pod_runs_its_image_as_the_user_the_image_declares():
         for container in pod["containers"]:
             ref = container["image"]
             assert ref in by_ref, f"{doc['metadata']['name']} runs {ref}, which make images does not build"
-            uid = str(pod["securityContext"]["runAsUser"])
+            uid = str(container.get("securityContext", {}).get("runAsUser") or pod["securityContext"]["runAsUser"])
             assert final_user(by_ref[ref]) == f"{uid}:{uid}", (doc["metadata"]["name"], ref)
             seen.add(ref)
     assert seen == set(by_ref) - {ref for ref in by_ref if "pause" in ref}
