@@ -22,7 +22,7 @@ import time
 import grpc
 import httpx
 
-from service.entrypoints.devstack import LocalStack, free_port
+from devtools.devstack import LocalStack, free_port
 from service.gen.payment.v1 import payment_pb2 as pb
 from service.gen.payment.v1 import payment_pb2_grpc
 

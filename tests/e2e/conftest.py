@@ -17,7 +17,7 @@ import subprocess
 
 import pytest
 
-from service.entrypoints.devstack import LocalStack, find_tool, free_port
+from devtools.devstack import LocalStack, find_tool, free_port
 from tests.conftest import require
 
 MERCHANTS = 300

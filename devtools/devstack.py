@@ -1,7 +1,7 @@
 """The local stack as child processes: what `make run` and the end-to-end tests start.
 
 PostgreSQL (a private cluster under .data/ unless DATABASE_URL is set), Redis
-(when REDIS_URL is unset and redis-server exists, or never with REDIS=off),
+(when REDIS_URL is unset and redis-server exists, or never with LOCAL_REDIS=off),
 migrations, the payment service, the GraphQL service, Envoy and grpcui (when
 installed). Every process is a child of this supervisor; stopping it stops
 them all, newest first.
@@ -22,7 +22,7 @@ from collections.abc import Mapping
 
 from .envoy_config import render_local
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 VENV_BIN = pathlib.Path(sys.executable).parent
 TOOLS_BIN = ROOT / ".tools" / "bin"
 

@@ -36,6 +36,6 @@ def render_file(source: pathlib.Path, target: pathlib.Path, values: Mapping[str,
 
 def render_local(target: pathlib.Path, overrides: Mapping[str, str]) -> pathlib.Path:
     """envoy/envoy.yaml for this checkout: local defaults, the repo's descriptor, then ``overrides``."""
-    root = pathlib.Path(__file__).resolve().parents[2]
+    root = pathlib.Path(__file__).resolve().parents[1]
     values = {**LOCAL_DEFAULTS, "DESCRIPTOR_PATH": str(root / "envoy" / "payment.pb"), **overrides}
     return render_file(root / "envoy" / "envoy.yaml", target, values)
