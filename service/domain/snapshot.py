@@ -9,7 +9,9 @@ One mapping, driven by ``dataclasses.fields`` and the field types, serves two sh
 
 Enums travel as their values; ``refunds`` as a list of plain refunds. A field
 added to Payment or Refund is carried with no change here; a field missing from
-the input takes its default (snapshots written before it existed).
+the input takes its default (snapshots written before it existed). Fields
+declared with ``compare=False`` are not the payment's state (``events``: the
+changes recorded since it was loaded) and are not carried.
 """
 
 from __future__ import annotations
@@ -36,10 +38,15 @@ def from_snapshot(data: Mapping[str, Any]) -> Payment:
     return from_plain(Payment, data)
 
 
+def state_fields(cls: Any) -> tuple[dataclasses.Field, ...]:
+    """The fields that make up the state of a dataclass (or of its instance): the ones carried."""
+    return tuple(field for field in dataclasses.fields(cls) if field.compare)
+
+
 def to_plain(value: Any, *, json: bool = False) -> Any:
     """A dataclass as a dict of plain values (recursively); ``json`` also turns datetimes into text."""
     if dataclasses.is_dataclass(value):
-        return {field.name: to_plain(getattr(value, field.name), json=json) for field in dataclasses.fields(value)}
+        return {field.name: to_plain(getattr(value, field.name), json=json) for field in state_fields(value)}
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, datetime):
@@ -56,7 +63,7 @@ def from_plain(cls: type[T], data: Mapping[str, Any]) -> T:
     hints = _hints(cls)
     values = {
         field.name: _value(hints[field.name], data[field.name])
-        for field in dataclasses.fields(cls)  # type: ignore[arg-type]
+        for field in state_fields(cls)
         if field.name in data
     }
     return cls(**values)
