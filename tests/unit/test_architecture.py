@@ -86,13 +86,6 @@ def offenders(package: str, allowed) -> dict[str, list[str]]:
     return found
 
 
-def test_no_module_of_the_service_is_over_400_lines():
-    sizes = {name: len(path.read_text().splitlines()) for name, path in modules().items()
-             if in_package(name, "service")}
-    print(f"{len(sizes)} modules, largest {max(sizes.values())} lines")
-    assert {name: lines for name, lines in sizes.items() if lines > MAX_LINES} == {}
-
-
 def test_the_domain_imports_no_framework():
     def allowed(target: str) -> bool:
         top = target.partition(".")[0]
