@@ -247,7 +247,7 @@ class Payment:
 
     @property
     def amount_refund_pending(self) -> int:
-        return sum(r.amount for r in self.refunds if r.status is RefundStatus.PENDING)
+        return sum(r.amount for r in self.pending_refunds)
 
     @property
     def amount_refundable(self) -> int:
@@ -283,6 +283,11 @@ class Payment:
         refund = self._pending_refund(refund_id)
         refund.processor_reference = processor_reference or refund.processor_reference
         self._move_refund(refund, RefundStatus.SUCCEEDED)
+
+    @property
+    def pending_refunds(self) -> list[Refund]:
+        """The refunds still waiting for the processor's answer, oldest first."""
+        return [r for r in self.refunds if r.status is RefundStatus.PENDING]
 
     def fail_refund(self, refund_id: str, reason: str = "") -> None:
         self._move_refund(self._pending_refund(refund_id), RefundStatus.FAILED, reason)
@@ -436,7 +441,8 @@ class Payment:
         self._touch()
         self._record("payment.review_required")
 
-    def refund(self, refund_id: str) -> Refund:
+    def find_refund(self, refund_id: str) -> Refund:
+        """The refund with this id; NotFound if the payment has none."""
         for refund in self.refunds:
             if refund.refund_id == refund_id:
                 return refund
@@ -507,7 +513,7 @@ class Payment:
             )
 
     def _pending_refund(self, refund_id: str) -> Refund:
-        refund = self.refund(refund_id)
+        refund = self.find_refund(refund_id)
         if refund.status is not RefundStatus.PENDING:
             raise errors.IllegalTransition(f"refund {refund_id} is already {refund.status.value}")
         return refund

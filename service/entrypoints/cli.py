@@ -80,10 +80,10 @@ def _audit(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _inhouse_simulator(args: argparse.Namespace, settings: Settings) -> int:
-    """Play what the in-house processor does later and send its signed webhooks (see inhouse_simulator)."""
+    """Play what the in-house processor does later and send its signed webhooks (processors/inhouse/simulator.py)."""
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    from ..adapters.processors.inhouse_simulator import advance, deliver
+    from ..adapters.processors.inhouse.simulator import advance, deliver
 
     if not (settings.inhouse_webhook_url and settings.inhouse_webhook_secret):
         raise ConfigError("INHOUSE_WEBHOOK_URL and INHOUSE_WEBHOOK_SECRET are required to send in-house webhooks")

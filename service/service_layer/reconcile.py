@@ -39,6 +39,7 @@ from ..domain.processor import PaymentProcessor, ProcessorStatus
 from .audit import RECONCILE, acting_as
 from .dependencies import Dependencies
 from .handlers import send_pending, settle
+from .pending import PaymentCall, RefundCall
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ async def _reconcile_one(merchant_id: str, payment_id: str, deps: Dependencies,
     processor = deps.processors.get(payment.processor)
     if payment.status is Status.PROCESSING:
         payment = await _finish_payment_call(payment, processor, deps, report)
-    for refund in [r for r in payment.refunds if r.status is RefundStatus.PENDING]:
+    for refund in payment.pending_refunds:
         if payment.review_reason:
             break
         payment = await _finish_refund(payment, refund, processor, deps, report)
@@ -101,40 +102,40 @@ async def _reconcile_one(merchant_id: str, payment_id: str, deps: Dependencies,
 async def _finish_payment_call(payment: Payment, processor: PaymentProcessor, deps: Dependencies,
                                report: ReconcileReport) -> Payment:
     action = payment.pending_action
+    call = PaymentCall(action)
     if action is PendingAction.AUTHORIZE:
         remote = (await processor.retrieve(payment.processor_reference) if payment.processor_reference
                   else await processor.find_payment(payment.payment_id))
         if remote is not None:
             report.found_at_processor += 1
-            return await settle(payment, "", deps, lambda p: p.apply_processor_view(remote, new_refund_id))
+            return await settle(payment, call, deps, lambda p: p.apply_processor_view(remote, new_refund_id))
         if _too_old(payment.created_at, processor):
-            return await _flag(payment, _no_trace("authorization", payment.created_at, processor), deps)
+            return await _flag(payment, call, _no_trace("authorization", payment.created_at, processor), deps)
     elif payment.processor_reference:
         remote = await processor.retrieve(payment.processor_reference)
-        if _already_done(action, remote.status):
+        done_status, complete = _DONE[action]
+        if remote.status is done_status:  # it went through: record it rather than send it again
             report.found_at_processor += 1
-            apply = (lambda p: p.complete_capture()) if action is PendingAction.CAPTURE \
-                else (lambda p: p.complete_cancel())
-            return await settle(payment, "", deps, apply)
+            return await settle(payment, call, deps, complete)
     report.resent += 1
-    return await send_pending(payment, "", "", deps)
+    return await send_pending(payment, call, deps)
 
 
 async def _finish_refund(payment: Payment, refund: Refund, processor: PaymentProcessor, deps: Dependencies,
                          report: ReconcileReport) -> Payment:
+    call = RefundCall(refund.refund_id)
     remote = await processor.find_refund(payment.processor_reference, refund.refund_id)
     if remote is not None:
         remote = dataclasses.replace(remote, refund_id=refund.refund_id)  # found for this refund
         report.found_at_processor += 1
-        return await settle(payment, "", deps, lambda p: p.apply_refund_view(remote, new_refund_id),
-                            refund_id=refund.refund_id)
+        return await settle(payment, call, deps, lambda p: p.apply_refund_view(remote, new_refund_id))
     if refund.processor_reference:
         return payment  # the processor answered "pending" with its id; its webhook settles it
     if _too_old(refund.created_at, processor):
-        return await _flag(payment, _no_trace(f"refund {refund.refund_id}", refund.created_at, processor), deps,
-                           refund_id=refund.refund_id)
+        return await _flag(payment, call, _no_trace(f"refund {refund.refund_id}", refund.created_at, processor),
+                           deps)
     report.resent += 1
-    return await send_pending(payment, refund.refund_id, "", deps)
+    return await send_pending(payment, call, deps)
 
 
 def _too_old(sent_at: datetime, processor: PaymentProcessor) -> bool:
@@ -149,15 +150,16 @@ def _no_trace(what: str, sent_at: datetime, processor: PaymentProcessor) -> str:
             f" settle by hand")
 
 
-async def _flag(payment: Payment, reason: str, deps: Dependencies, *, refund_id: str = "") -> Payment:
+async def _flag(payment: Payment, call: PaymentCall | RefundCall, reason: str, deps: Dependencies) -> Payment:
     log.warning("payment requires review", extra={"payment_id": payment.payment_id, "reason": reason})
-    return await settle(payment, "", deps, lambda p: p.require_review(reason), refund_id=refund_id)
+    return await settle(payment, call, deps, lambda p: p.require_review(reason))
 
 
-def _already_done(action: PendingAction | None, remote: ProcessorStatus) -> bool:
-    return (action is PendingAction.CAPTURE and remote is ProcessorStatus.CAPTURED) or (
-        action is PendingAction.CANCEL and remote is ProcessorStatus.CANCELED
-    )
+# A capture or cancel the processor shows as done, and how to record it.
+_DONE = {
+    PendingAction.CAPTURE: (ProcessorStatus.CAPTURED, Payment.complete_capture),
+    PendingAction.CANCEL: (ProcessorStatus.CANCELED, Payment.complete_cancel),
+}
 
 
 async def requiring_review(deps: Dependencies, limit: int = 1000) -> list[dict]:

@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from service.adapters.processors.inhouse import inhouse_idempotency_keys, inhouse_payments, inhouse_refunds
 from service.adapters.repository import SqlUnitOfWork
+from service.adapters.tables import inhouse_idempotency_keys, inhouse_payments, inhouse_refunds
 from service.bootstrap import bootstrap
 from service.config import Settings
 from service.domain import ids

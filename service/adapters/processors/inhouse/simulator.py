@@ -40,11 +40,11 @@ import httpx
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from service.adapters.tables import inhouse_disputes, inhouse_payments, inhouse_refunds, inhouse_webhook_outbox
 from service.domain.errors import ProcessorInvalidRequest
 from service.domain.processor import DisputeEvidence, DisputeStatus, ProcessorDispute
 
-from . import signing
-from .inhouse import inhouse_disputes, inhouse_payments, inhouse_refunds, inhouse_webhook_outbox
+from .. import signing
 
 log = logging.getLogger(__name__)
 
