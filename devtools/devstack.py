@@ -157,6 +157,18 @@ def envoy(values: Mapping[str, str], log_dir: pathlib.Path) -> Child:
     return child
 
 
+DEV_TLS = ROOT / ".data" / "tls"
+
+
+def dev_certificate() -> pathlib.Path:
+    """The development CA (ca.crt) and server certificate for Envoy's TLS port; made by
+    `make setup` (scripts/setup.d/40-dev-tls.sh), which is re-run here if they are missing
+    or about to expire (it is idempotent). Returns the CA file clients should trust."""
+    subprocess.run(["bash", str(ROOT / "scripts" / "setup.d" / "40-dev-tls.sh")], cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL)
+    return DEV_TLS / "ca.crt"
+
+
 def edge_validator(port: int, env: Mapping[str, str], log_dir: pathlib.Path) -> Child:
     """Envoy's REST body validator (ext_authz), on loopback next to it."""
     child = Child("edge-validator", [str(VENV_BIN / "payment-service"), "edge-validator"],
@@ -232,13 +244,16 @@ class LocalStack:
             self.urls["graphql"] = f"http://localhost:{self.port('ENVOY_PORT', 8080)}/graphql"
         validator_port = self.port("EDGE_VALIDATOR_PORT", 50052)
         self.children.append(edge_validator(validator_port, env, self.log_dir))
-        envoy_port = self.port("ENVOY_PORT", 8080)
+        envoy_port, tls_port = self.port("ENVOY_PORT", 8080), self.port("ENVOY_TLS_PORT", 8443)
+        dev_certificate()
         values = {"ENVOY_PORT": str(envoy_port), "ENVOY_ADMIN_PORT": str(self.port("ENVOY_ADMIN_PORT", 9901)),
                   "ENVOY_STATS_PORT": str(self.port("ENVOY_STATS_PORT", 9902)),
                   "PAYMENT_GRPC_PORT": str(grpc_port), "GRAPHQL_PORT": str(graphql_port),
-                  "EDGE_VALIDATOR_PORT": str(validator_port)}
+                  "EDGE_VALIDATOR_PORT": str(validator_port), "ENVOY_TLS_PORT": str(tls_port),
+                  **{k: v for k, v in env.items() if k.startswith("RATE_LIMIT_") and v}}
         self.children.append(envoy(values, self.log_dir))
         self.urls.update(rest=f"http://localhost:{envoy_port}", grpc=f"localhost:{envoy_port}",
+                         https=f"https://localhost:{tls_port}", grpc_tls=f"localhost:{tls_port}",
                          envoy_admin=f"http://127.0.0.1:{values['ENVOY_ADMIN_PORT']}",
                          metrics=f"http://localhost:{self.port('METRICS_PORT', 9464)}/metrics")
         grpcui = find_tool("grpcui")

@@ -18,6 +18,11 @@ LOCAL_DEFAULTS = {
     "GRAPHQL_PORT": "8000",
     "MAX_REQUEST_BYTES": "1048576",
     "EDGE_VALIDATOR_PORT": "50052",
+    "ENVOY_TLS_PORT": "8443",
+    "ENVOY_PLAINTEXT_ADDRESS": "0.0.0.0",
+    "RATE_LIMIT_MUTATIONS_PER_SECOND": "100",
+    "RATE_LIMIT_READS_PER_SECOND": "300",
+    "RATE_LIMIT_WEBHOOKS_PER_SECOND": "100",
 }
 
 
@@ -38,5 +43,7 @@ def render_file(source: pathlib.Path, target: pathlib.Path, values: Mapping[str,
 def render_local(target: pathlib.Path, overrides: Mapping[str, str]) -> pathlib.Path:
     """envoy/envoy.yaml for this checkout: local defaults, the repo's descriptor, then ``overrides``."""
     root = pathlib.Path(__file__).resolve().parents[1]
-    values = {**LOCAL_DEFAULTS, "DESCRIPTOR_PATH": str(root / "envoy" / "payment.pb"), **overrides}
+    tls = root / ".data" / "tls"
+    values = {**LOCAL_DEFAULTS, "DESCRIPTOR_PATH": str(root / "envoy" / "payment.pb"),
+              "TLS_CERT_PATH": str(tls / "server.crt"), "TLS_KEY_PATH": str(tls / "server.key"), **overrides}
     return render_file(root / "envoy" / "envoy.yaml", target, values)
