@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from devtools.devstack import envoy, free_port
+from devtools.envoy_config import local_values
 from service.gen.payment.v1 import payment_pb2 as pb
 from service.gen.payment.v1 import payment_pb2_grpc
 from tests.e2e.conftest import MERCHANTS, _next_merchant
@@ -34,8 +35,7 @@ def limited(stack, tmp_path_factory):
     log_dir = tmp_path_factory.mktemp("limited-envoy")
     ports = {name: str(free_port()) for name in ("ENVOY_PORT", "ENVOY_ADMIN_PORT", "ENVOY_STATS_PORT",
                                                  "ENVOY_TLS_PORT")}
-    values = {**ports, "PAYMENT_GRPC_PORT": stack.env["GRPC_PORT"], "GRAPHQL_PORT": stack.env["GRAPHQL_PORT"],
-              "EDGE_VALIDATOR_PORT": stack.env["EDGE_VALIDATOR_PORT"], **LIMITS}
+    values = {**local_values(stack.env), **ports, **LIMITS}
     child = envoy(values, log_dir)
     yield (f"http://127.0.0.1:{ports['ENVOY_PORT']}", f"http://127.0.0.1:{ports['ENVOY_ADMIN_PORT']}",
            log_dir / "envoy.log")
