@@ -8,7 +8,8 @@ import json
 import sys
 from datetime import timedelta
 
-from .. import logs
+from common import logs
+
 from ..config import ConfigError, Settings
 
 
@@ -48,7 +49,7 @@ def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
 def _edge_validator(args: argparse.Namespace, settings: Settings) -> int:
     from .edge.validator import serve
 
-    serve()
+    serve(settings)
     return 0
 
 

@@ -24,7 +24,7 @@ from ...gen.payment.v1 import payment_pb2 as pb
 from ...gen.payment.v1 import payment_pb2_grpc, webhook_pb2, webhook_pb2_grpc
 from ...observability import metrics
 from ..webhooks import WebhookServicer
-from .interceptors import AccessLogInterceptor
+from .interceptor import ServerInterceptor
 from .servicer import PaymentServicer
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ METADATA_LIMIT_BYTES = 32 * 1024
 
 
 def create_server(app: App, address: str) -> tuple[grpc.aio.Server, int, Health]:
-    server = grpc.aio.server(interceptors=[AccessLogInterceptor(), *app.interceptors],
+    server = grpc.aio.server(interceptors=[ServerInterceptor(), *app.interceptors],
                              options=[("grpc.max_metadata_size", METADATA_LIMIT_BYTES),
                                       ("grpc.absolute_max_metadata_size", METADATA_LIMIT_BYTES)])
     checker = Health(app)
