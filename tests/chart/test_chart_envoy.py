@@ -37,7 +37,7 @@ CLUSTER_VALUES = {
     "RATE_LIMIT_WEBHOOKS_PER_SECOND": "100",
 }
 # Value sets that turn plaintext on (kind and Tilt serve localhost:8080).
-PLAINTEXT_ON = {"kind", "kind-observability", "tilt"}
+PLAINTEXT_ON = {"kind", "kind-observability", "tilt", "real-node"}
 
 
 def expected_config(value_set: str = "default") -> str:
