@@ -83,15 +83,24 @@ class RefundStatus(str, enum.Enum):
         return self in (RefundStatus.FAILED, RefundStatus.CANCELED)
 
 
-def _dispute_event(before: Dispute, after: Dispute) -> str:
-    """The event type of one dispute change (the most significant one)."""
-    if after.status.final and not before.status.final:
-        return "dispute.closed"
-    if after.funds_reinstated and not before.funds_reinstated:
-        return "dispute.funds_reinstated"
+def _dispute_events(before: Dispute | None, after: Dispute) -> list[str]:
+    """The event types of one dispute change, in the order they happened."""
+    if before is None:
+        return ["dispute.created"] + (["dispute.funds_withdrawn"] if after.funds_withdrawn else []) + (
+            ["dispute.closed"] if after.status.final else []) + (
+            ["dispute.funds_reinstated"] if after.funds_reinstated else [])
+    types = []
     if after.funds_withdrawn and not before.funds_withdrawn:
-        return "dispute.funds_withdrawn"
-    return "dispute.updated"
+        types.append("dispute.funds_withdrawn")
+    others_changed = dataclasses.replace(before, status=after.status, funds_withdrawn=after.funds_withdrawn,
+                                         funds_reinstated=after.funds_reinstated, updated_at=after.updated_at) != after
+    if after.status.final and not before.status.final:
+        types.append("dispute.closed")
+    elif after.status is not before.status or others_changed:
+        types.append("dispute.updated")
+    if after.funds_reinstated and not before.funds_reinstated:
+        types.append("dispute.funds_reinstated")
+    return types
 
 
 # How far along each dispute status is; a status never moves to a lower rank.
@@ -389,9 +398,8 @@ class Payment:
                               view.evidence_due_by, view.funds_withdrawn, view.funds_reinstated)
             self.disputes.append(dispute)
             self._recount_disputes()
-            self._record("dispute.created", dispute_id=dispute.dispute_id)
-            if dispute.status.final:
-                self._record("dispute.closed", dispute_id=dispute.dispute_id)
+            for kind in _dispute_events(None, dispute):
+                self._record(kind, dispute_id=dispute.dispute_id)
             return True
         return self._move_dispute(dispute, view)
 
@@ -408,7 +416,8 @@ class Payment:
             return False
         dispute.updated_at = utcnow()
         self._recount_disputes()
-        self._record(_dispute_event(before, dispute), dispute_id=dispute.dispute_id)
+        for kind in _dispute_events(before, dispute):
+            self._record(kind, dispute_id=dispute.dispute_id)
         return True
 
     def check_dispute_open(self, dispute_id: str) -> Dispute:

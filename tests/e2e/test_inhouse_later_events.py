@@ -5,6 +5,7 @@ The amounts are checked at every step."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -13,7 +14,10 @@ import uuid
 
 import httpx
 import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import create_async_engine
 
+from service.adapters.event_tables import events
 from service.adapters.processors import signing
 
 pytestmark = pytest.mark.e2e
@@ -60,7 +64,21 @@ def money(api, payment_id: str) -> dict:
             "dispute_ids": [d["dispute_id"] for d in payment.get("disputes", [])]}
 
 
-def test_a_refund_accepted_then_failing_later_releases_its_amount(api, simulate, record):
+def history(stack, payment_id: str) -> list[tuple[str, str]]:
+    """(type, actor) of the payment's events in the event log, in order."""
+    async def read() -> list[tuple[str, str]]:
+        engine = create_async_engine(stack.env["DATABASE_URL"])
+        async with engine.connect() as connection:
+            rows = (await connection.execute(select(events.c.type, events.c.actor)
+                                             .where(events.c.payment_id == payment_id)
+                                             .order_by(events.c.sequence))).all()
+        await engine.dispose()
+        return [(row.type, row.actor.split(" ")[0]) for row in rows]
+
+    return asyncio.run(read())
+
+
+def test_a_refund_accepted_then_failing_later_releases_its_amount(stack, api, simulate, record):
     payment_id = pay(api, "pm_card_refundFail")
     refunded = api.post(f"/v1/payments/{payment_id}:process", json={"action": "REFUND", "amount": 400})
     assert refunded.status_code == 200, refunded.text
@@ -74,11 +92,14 @@ def test_a_refund_accepted_then_failing_later_releases_its_amount(api, simulate,
         "CAPTURED", 0, [("REFUND_FAILED", "expired_or_canceled_card")])
     again = api.post(f"/v1/payments/{payment_id}:process", json={"action": "REFUND", "amount": 1000})
     assert again.status_code == 200 and again.json()["payment"]["refunds"][1]["status"] == "REFUND_PENDING"
+    refund_events = [(kind, actor) for kind, actor in history(stack, payment_id) if kind.startswith("refund.")]
+    assert [kind for kind, _ in refund_events[:3]] == ["refund.created", "refund.updated", "refund.failed"]
+    assert refund_events[2][1] == "processor:inhouse"
     record("in-house refund that fails later", after_refund=step1["refunded"], reserved=400,
            after_failure=step2["refunded"], refundable_again=1000)
 
 
-def test_a_dispute_won_with_evidence_gives_the_amount_back(api, simulate, record):
+def test_a_dispute_won_with_evidence_gives_the_amount_back(stack, api, simulate, record):
     payment_id = pay(api, "pm_card_createDispute")
     assert money(api, payment_id)["disputes"] == []
     simulate()
@@ -95,6 +116,9 @@ def test_a_dispute_won_with_evidence_gives_the_amount_back(api, simulate, record
     won = money(api, payment_id)
     assert (won["status"], won["refunded"], won["disputed"], won["disputes"]) == (
         "CAPTURED", 0, 0, [("WON", True)])
+    dispute_events = [kind for kind, _ in history(stack, payment_id) if kind.startswith("dispute.")]
+    assert dispute_events == ["dispute.created", "dispute.funds_withdrawn", "dispute.updated", "dispute.closed",
+                              "dispute.funds_reinstated"], dispute_events
     record("in-house dispute won", opened=opened["disputed"], under_review=review["disputed"], won=won["disputed"])
 
 
