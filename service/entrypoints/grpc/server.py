@@ -20,10 +20,12 @@ from grpc_reflection.v1alpha import reflection
 
 from ...bootstrap import App, bootstrap
 from ...config import Settings
+from ...gen.payment.v1 import events_pb2, events_pb2_grpc, payment_pb2_grpc, webhook_pb2, webhook_pb2_grpc
 from ...gen.payment.v1 import payment_pb2 as pb
-from ...gen.payment.v1 import payment_pb2_grpc, webhook_pb2, webhook_pb2_grpc
 from ...observability import metrics
+from ...service_layer.events import sequence_forever
 from ..webhooks import WebhookServicer
+from .events_servicer import EventServicer
 from .interceptors import AccessLogInterceptor
 from .servicer import PaymentServicer
 
@@ -74,8 +76,10 @@ def create_server(app: App, address: str) -> tuple[grpc.aio.Server, int, Health]
         PaymentServicer(app.deps, app.settings.api_keys, checker.report), server
     )
     webhook_pb2_grpc.add_WebhookServiceServicer_to_server(WebhookServicer(app), server)
+    events_pb2_grpc.add_EventServiceServicer_to_server(EventServicer(app.deps, app.settings.api_keys), server)
     health_pb2_grpc.add_HealthServicer_to_server(checker.servicer, server)
     names = [PAYMENT_SERVICE, webhook_pb2.DESCRIPTOR.services_by_name["WebhookService"].full_name,
+             events_pb2.DESCRIPTOR.services_by_name["EventService"].full_name,
              health.SERVICE_NAME, reflection.SERVICE_NAME]
     reflection.enable_server_reflection(names, server)
     port = server.add_insecure_port(address)
@@ -89,6 +93,7 @@ async def run(app: App, address: str, *, ready: asyncio.Event | None = None) -> 
     await server.start()
     stop_metrics = _serve_metrics(app)
     watcher = asyncio.create_task(checker.watch())
+    sequencer = asyncio.create_task(sequence_forever(app.deps))
     log.info("payment service listening", extra={"address": address, "port": port})
     if ready is not None:
         ready.set()
@@ -103,6 +108,7 @@ async def run(app: App, address: str, *, ready: asyncio.Event | None = None) -> 
     await checker.shutting_down()
     await server.stop(app.settings.shutdown_grace_seconds)
     watcher.cancel()
+    sequencer.cancel()
     await app.close()
     stop_metrics()
     log.info("stopped")
