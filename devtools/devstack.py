@@ -2,7 +2,7 @@
 
 PostgreSQL (a private cluster under .data/ unless DATABASE_URL is set), Redis
 (when REDIS_URL is unset and redis-server exists, or never with LOCAL_REDIS=off),
-migrations, the payment service, the GraphQL service, Envoy and grpcui (when
+migrations, the payment service, the GraphQL service, the edge validator, Envoy and grpcui (when
 installed). Every process is a child of this supervisor; stopping it stops
 them all, newest first.
 """
@@ -157,6 +157,14 @@ def envoy(values: Mapping[str, str], log_dir: pathlib.Path) -> Child:
     return child
 
 
+def edge_validator(port: int, env: Mapping[str, str], log_dir: pathlib.Path) -> Child:
+    """Envoy's REST body validator (ext_authz), on loopback next to it."""
+    child = Child("edge-validator", [str(VENV_BIN / "payment-service"), "edge-validator"],
+                  env={**env, "EDGE_VALIDATOR_HOST": "127.0.0.1", "EDGE_VALIDATOR_PORT": str(port)}, log_dir=log_dir)
+    wait_for_port(port, process=child)
+    return child
+
+
 def migrate(database_url: str) -> None:
     subprocess.run([str(VENV_BIN / "payment-service"), "migrate"], check=True,
                    env={**os.environ, "DATABASE_URL": database_url})
@@ -222,10 +230,13 @@ class LocalStack:
             self.children.append(graphql)
             wait_for_port(graphql_port, process=graphql)
             self.urls["graphql"] = f"http://localhost:{self.port('ENVOY_PORT', 8080)}/graphql"
+        validator_port = self.port("EDGE_VALIDATOR_PORT", 50052)
+        self.children.append(edge_validator(validator_port, env, self.log_dir))
         envoy_port = self.port("ENVOY_PORT", 8080)
         values = {"ENVOY_PORT": str(envoy_port), "ENVOY_ADMIN_PORT": str(self.port("ENVOY_ADMIN_PORT", 9901)),
                   "ENVOY_STATS_PORT": str(self.port("ENVOY_STATS_PORT", 9902)),
-                  "PAYMENT_GRPC_PORT": str(grpc_port), "GRAPHQL_PORT": str(graphql_port)}
+                  "PAYMENT_GRPC_PORT": str(grpc_port), "GRAPHQL_PORT": str(graphql_port),
+                  "EDGE_VALIDATOR_PORT": str(validator_port)}
         self.children.append(envoy(values, self.log_dir))
         self.urls.update(rest=f"http://localhost:{envoy_port}", grpc=f"localhost:{envoy_port}",
                          envoy_admin=f"http://127.0.0.1:{values['ENVOY_ADMIN_PORT']}",

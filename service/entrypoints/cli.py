@@ -1,4 +1,4 @@
-"""`payment-service`: serve, migrate and reconcile (one image, the chart picks the command)."""
+"""`payment-service`: serve, migrate, reconcile and edge-validator (one image, the chart picks the command)."""
 
 from __future__ import annotations
 
@@ -45,6 +45,13 @@ def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _edge_validator(args: argparse.Namespace, settings: Settings) -> int:
+    from .edge.validator import serve
+
+    serve()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="payment-service", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -55,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     reconcile = commands.add_parser("reconcile", help="settle payments left waiting on a processor")
     reconcile.add_argument("--older-than", type=float, default=60.0, help="seconds a payment must have waited")
     reconcile.set_defaults(func=_reconcile)
+    commands.add_parser("edge-validator", help="run the edge's REST body validator (Envoy ext_authz)").set_defaults(
+        func=_edge_validator)
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
