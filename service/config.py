@@ -10,9 +10,13 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from .domain.errors import PaymentError
 from .env_aliases import stripe_api_key
+
+if TYPE_CHECKING:
+    from .webhook_settings import WebhookSettings
 
 
 class ConfigError(PaymentError):
@@ -51,6 +55,12 @@ def parse_api_keys(raw: str) -> dict[str, str]:
     return keys
 
 
+def _webhook_settings(env: Mapping[str, str]) -> WebhookSettings:
+    from .webhook_settings import WebhookSettings
+
+    return WebhookSettings.from_env(env)
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
     database_url: str = ""
@@ -73,6 +83,8 @@ class Settings:
     idempotency_lease_seconds: int = 30
     log_level: str = "INFO"
     version: str = "0.1.0"
+    # Outgoing webhooks and the event log (service/webhook_settings.py).
+    webhooks: WebhookSettings = dataclasses.field(default_factory=lambda: _webhook_settings({}))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -96,6 +108,7 @@ class Settings:
             idempotency_retention_hours=_int(env, "IDEMPOTENCY_RETENTION_HOURS", 24),
             idempotency_lease_seconds=_int(env, "IDEMPOTENCY_LEASE_SECONDS", 30),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
+            webhooks=_webhook_settings(env),
         )
 
     def require_database(self) -> str:
