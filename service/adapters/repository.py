@@ -22,6 +22,7 @@ from ..domain.model import (
 from ..service_layer.ports import Claim, ClaimKind, PageCursor, PaymentFilter
 from .event_log import EventJournal, SqlEventReader
 from .tables import idempotency_keys, payments, refunds, webhook_events
+from .webhook_store import SqlWebhookEndpoints
 
 _PAYMENT_COLUMNS = [c.name for c in payments.columns if c.name != "version"]
 
@@ -292,6 +293,7 @@ class SqlUnitOfWork:
         self.journal = EventJournal(self.connection)
         self.payments = SqlPaymentRepository(self.connection, self.journal)
         self.events = SqlEventReader(self.connection)
+        self.endpoints = SqlWebhookEndpoints(self.connection)
         self.idempotency = SqlIdempotencyStore(self.connection)
         self.webhook_events = SqlWebhookEvents(self.connection)
         return self

@@ -1,4 +1,4 @@
-"""`payment-service`: serve, migrate, reconcile and edge-validator (one image, the chart picks the command)."""
+"""`payment-service`: serve, migrate, reconcile, deliver, prune-events, edge-validator (one image, many commands)."""
 
 from __future__ import annotations
 
@@ -37,11 +37,40 @@ def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
             report = await reconcile(app.deps, older_than=timedelta(seconds=args.older_than))
             pruned = await prune_idempotency_keys(
                 app.deps, timedelta(hours=settings.idempotency_retention_hours))
+            events = await _prune_events(app.engine, settings)
         finally:
             await app.close()
-        return {**report.__dict__, "idempotency_keys_pruned": pruned}
+        return {**report.__dict__, "idempotency_keys_pruned": pruned, "events_pruned": events}
 
     print(json.dumps(asyncio.run(run())))
+    return 0
+
+
+async def _prune_events(engine, settings: Settings) -> dict:
+    from ..adapters.delivery_queue import prune
+    from ..domain.model import utcnow
+
+    return await prune(engine, utcnow() - timedelta(days=settings.webhooks.event_retention_days))
+
+
+def _prune(args: argparse.Namespace, settings: Settings) -> int:
+    from ..bootstrap import make_engine
+
+    async def run() -> dict:
+        engine = make_engine(settings)
+        try:
+            return await _prune_events(engine, settings)
+        finally:
+            await engine.dispose()
+
+    print(json.dumps({"events_pruned": asyncio.run(run())}))
+    return 0
+
+
+def _deliver(args: argparse.Namespace, settings: Settings) -> int:
+    from .deliver import main as deliver
+
+    deliver(settings)
     return 0
 
 
@@ -62,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     reconcile = commands.add_parser("reconcile", help="settle payments left waiting on a processor")
     reconcile.add_argument("--older-than", type=float, default=60.0, help="seconds a payment must have waited")
     reconcile.set_defaults(func=_reconcile)
+    commands.add_parser("deliver", help="run the webhook delivery worker").set_defaults(func=_deliver)
+    commands.add_parser("prune-events", help="delete events older than EVENT_RETENTION_DAYS (reconcile does it too)"
+                        ).set_defaults(func=_prune)
     commands.add_parser("edge-validator", help="run the edge's REST body validator (Envoy ext_authz)").set_defaults(
         func=_edge_validator)
     args = parser.parse_args(argv)

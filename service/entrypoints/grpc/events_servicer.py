@@ -17,7 +17,9 @@ from ...gen.payment.v1 import events_pb2_grpc
 from ...service_layer import events as event_queries
 from ...service_layer.dependencies import Dependencies
 from ...service_layer.events import EventFilter, Heartbeat, ListEvents, StoredEvent
+from ...webhook_settings import WebhookSettings
 from .convert import _timestamp, payment_to_pb
+from .endpoints_servicer import EndpointRpcs
 from .servicer import authenticate, metadata_of, rpc
 
 
@@ -41,11 +43,12 @@ def list_query(request: epb.ListEventsRequest, merchant_id: str) -> ListEvents:
     return ListEvents(merchant_id, filters, request.page_size, request.page_token)
 
 
-class EventServicer(events_pb2_grpc.EventServiceServicer):
-    def __init__(self, deps: Dependencies, api_keys: Mapping[str, str], *, poll_seconds: float = 0.2,
-                 heartbeat_seconds: float = 15.0) -> None:
+class EventServicer(EndpointRpcs, events_pb2_grpc.EventServiceServicer):
+    def __init__(self, deps: Dependencies, api_keys: Mapping[str, str], webhooks: WebhookSettings, *,
+                 poll_seconds: float = 0.2, heartbeat_seconds: float = 15.0) -> None:
         self.deps = deps
         self.api_keys = api_keys
+        self.webhooks = webhooks
         self.poll_seconds = poll_seconds
         self.heartbeat_seconds = heartbeat_seconds
 

@@ -83,7 +83,8 @@ def create_server(app: App, address: str) -> tuple[grpc.aio.Server, int, Health]
         PaymentServicer(app.deps, app.settings.api_keys, checker.report), server
     )
     webhook_pb2_grpc.add_WebhookServiceServicer_to_server(WebhookServicer(app), server)
-    events_pb2_grpc.add_EventServiceServicer_to_server(EventServicer(app.deps, app.settings.api_keys), server)
+    events = EventServicer(app.deps, app.settings.api_keys, app.settings.webhooks)
+    events_pb2_grpc.add_EventServiceServicer_to_server(events, server)
     health_pb2_grpc.add_HealthServicer_to_server(checker.servicer, server)
     names = [PAYMENT_SERVICE, webhook_pb2.DESCRIPTOR.services_by_name["WebhookService"].full_name,
              events_pb2.DESCRIPTOR.services_by_name["EventService"].full_name,
