@@ -216,11 +216,14 @@ class LocalStack:
             self.children.append(redis_server(redis_port, self.log_dir))
             env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
         migrate(env["DATABASE_URL"])
+        env.setdefault("WEBHOOK_ALLOW_LOOPBACK", "true")  # local development: webhooks to a local receiver
         grpc_port = self.port("GRPC_PORT", 50051)
         service = Child("payment-service", [str(VENV_BIN / "payment-service"), "serve"],
                         env={**env, "GRPC_PORT": str(grpc_port)}, log_dir=self.log_dir)
         self.children.append(service)
         wait_for_port(grpc_port, process=service)
+        self.children.append(Child("deliver", [str(VENV_BIN / "payment-service"), "deliver"],
+                                   env=env, log_dir=self.log_dir))
         graphql_port = self.port("GRAPHQL_PORT", 8000)
         if (VENV_BIN / "payment-graphql").exists() and env.get("LOCAL_GRAPHQL", "on") != "off":
             graphql = Child("graphql", [str(VENV_BIN / "payment-graphql")],

@@ -125,11 +125,21 @@ class Worker:
             await self.engine.dispose()
 
 
+def _serve_metrics(settings: Settings):
+    """/metrics on DELIVER_METRICS_PORT (0: off); a busy port is logged, not fatal."""
+    if settings.webhooks.metrics_port <= 0:
+        return lambda: None
+    try:
+        return metrics.start_http_server(settings.webhooks.metrics_port, settings.version)
+    except OSError as exc:
+        log.error("cannot serve metrics", extra={"port": settings.webhooks.metrics_port, "error": str(exc)})
+        return lambda: None
+
+
 def main(settings: Settings) -> None:
     for outcome in ("delivered", "retry", "failed", "gone"):
         DELIVERIES.labels(outcome)
-    stop_metrics = metrics.start_http_server(settings.webhooks.metrics_port, settings.version) \
-        if settings.webhooks.metrics_port > 0 else (lambda: None)
+    stop_metrics = _serve_metrics(settings)
 
     async def run() -> None:
         worker = Worker(settings)

@@ -125,3 +125,29 @@ def test_graphql_events_and_event(stack, e2e_key):
         assert one["data"]["event"] == {"type": "payment.authorized", "sequence": "2"}
         bad = client.post("/graphql", json={"query": query, "variables": {"t": "payment.nope"}}).json()
         assert bad["data"]["events"] is None and bad["errors"][0]["extensions"]["code"] == "INVALID_ARGUMENT"
+
+
+def test_rest_webhook_endpoints_refuse_bad_urls_and_types_and_hide_other_merchants(stack, e2e_key):
+    with rest(stack, e2e_key) as client:
+        for url, status in [("http://example.com/x", 400), ("https://10.1.2.3/x", 400),
+                            ("https://169.254.169.254/x", 400)]:
+            refused = client.post("/v1/webhook_endpoints", json={"url": url})
+            assert refused.status_code == status and "url" in refused.json()["message"], refused.text
+        typed = client.post("/v1/webhook_endpoints", json={"url": "http://127.0.0.1:9/x",
+                                                           "enabled_event_types": ["payment.nope"]})
+        assert typed.status_code == 400 and "enabled_event_types[0]" in typed.json()["message"]
+        created = client.post("/v1/webhook_endpoints", json={"url": "http://127.0.0.1:9/x", "description": "e2e"})
+        assert created.status_code == 200, created.text
+        secret, endpoint = created.json()["secret"], created.json()["endpoint"]
+        assert secret.startswith("whsec_") and "secret" not in endpoint
+        listed = client.get("/v1/webhook_endpoints").json()["endpoints"]
+        assert [e["endpoint_id"] for e in listed] == [endpoint["endpoint_id"]] and secret not in json.dumps(listed)
+        patched = client.patch(f"/v1/webhook_endpoints/{endpoint['endpoint_id']}",
+                               json={"endpoint": {"enabled": False}, "update_mask": "enabled"})
+        assert patched.status_code == 200 and patched.json()["endpoint"]["enabled"] is False
+    with rest(stack, "sk_test_other") as other:
+        assert other.get(f"/v1/webhook_endpoints/{endpoint['endpoint_id']}").status_code == 404
+        assert other.delete(f"/v1/webhook_endpoints/{endpoint['endpoint_id']}").status_code == 404
+    with rest(stack, e2e_key) as client:
+        assert client.delete(f"/v1/webhook_endpoints/{endpoint['endpoint_id']}").status_code == 200
+        assert client.get("/v1/webhook_endpoints").json()["endpoints"] == []

@@ -113,3 +113,12 @@ def test_any_extra_key_anywhere_in_a_create_body_is_found(rules, extra, position
 def test_arbitrary_json_never_raises(rules, document):
     for where in (CREATE, PROCESS):
         check(rules, where, document)
+
+
+def test_a_singular_message_field_is_walked_too():
+    """UpdateWebhookEndpoint's body has a singular message field (`endpoint`) and a FieldMask."""
+    rules = BodyRules.from_descriptor_set(DESCRIPTOR.read_bytes())
+    path = "/v1/webhook_endpoints/we_01JD8X3Q6J8W7Z0V5Y4T2R1S9K"
+    assert rules.check("PATCH", path, b'{"endpoint": {"enabled": false}, "update_mask": "enabled"}') is None
+    refused = rules.check("PATCH", path, b'{"endpoint": {"enabld": false}}')
+    assert refused is not None and refused.field == "endpoint.enabld"
