@@ -38,7 +38,7 @@ check-generated: generate ## fail when committed generated code is stale
 
 lint: protodeps ## buf lint (STANDARD) and ruff
 	@$(BUF) lint
-	@$(VENV)/bin/ruff check service devtools tests tools bench
+	@$(VENV)/bin/ruff check service gateway common devtools tests tools bench
 
 test: lint check-generated ## the whole suite: lint, generated code, unit, integration, e2e, chart
 	@$(PYTEST) -q -p no:cacheprovider tests

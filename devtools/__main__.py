@@ -14,15 +14,15 @@ import signal
 import sys
 import time
 
-from service import logs
+from common import logs
 from service.config import ConfigError, Settings
 
 from .devstack import ROOT, LocalStack, load_env_file
-from .envoy_config import LOCAL_DEFAULTS, render_local
+from .envoy_config import render_local
 
 
 def _envoy_config(args: argparse.Namespace) -> int:
-    print(render_local(pathlib.Path(args.output), {k: v for k, v in os.environ.items() if k in LOCAL_DEFAULTS}))
+    print(render_local(pathlib.Path(args.output), os.environ))
     return 0
 
 

@@ -6,19 +6,15 @@ import pathlib
 import re
 from collections.abc import Mapping
 
-PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
+from gateway.config import GraphQLSettings
+from service.config import Settings
 
-LOCAL_DEFAULTS = {
-    "ENVOY_PORT": "8080",
-    "ENVOY_ADMIN_PORT": "9901",
-    "ENVOY_STATS_PORT": "9902",
-    "PAYMENT_GRPC_HOST": "127.0.0.1",
-    "PAYMENT_GRPC_PORT": "50051",
-    "GRAPHQL_HOST": "127.0.0.1",
-    "GRAPHQL_PORT": "8000",
-    "MAX_REQUEST_BYTES": "1048576",
-    "EDGE_VALIDATOR_PORT": "50052",
-}
+from .settings import DevSettings
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+ENVOY_TEMPLATE = ROOT / "envoy" / "envoy.yaml"
+PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
+MAX_REQUEST_BYTES = 1024 * 1024
 
 
 def render(template: str, values: Mapping[str, str]) -> str:
@@ -35,8 +31,17 @@ def render_file(source: pathlib.Path, target: pathlib.Path, values: Mapping[str,
     return target
 
 
-def render_local(target: pathlib.Path, overrides: Mapping[str, str]) -> pathlib.Path:
-    """envoy/envoy.yaml for this checkout: local defaults, the repo's descriptor, then ``overrides``."""
-    root = pathlib.Path(__file__).resolve().parents[1]
-    values = {**LOCAL_DEFAULTS, "DESCRIPTOR_PATH": str(root / "envoy" / "payment.pb"), **overrides}
-    return render_file(root / "envoy" / "envoy.yaml", target, values)
+def local_values(env: Mapping[str, str]) -> dict[str, str]:
+    """The placeholders for this checkout's stack, from the settings its processes read from `env`."""
+    dev, service, gateway = DevSettings.from_env(env), Settings.from_env(env), GraphQLSettings.from_env(env)
+    values = {"ENVOY_PORT": dev.envoy_port, "ENVOY_ADMIN_PORT": dev.envoy_admin_port,
+              "ENVOY_STATS_PORT": dev.envoy_stats_port, "PAYMENT_GRPC_HOST": "127.0.0.1",
+              "PAYMENT_GRPC_PORT": service.grpc_port, "GRAPHQL_HOST": "127.0.0.1", "GRAPHQL_PORT": gateway.port,
+              "MAX_REQUEST_BYTES": MAX_REQUEST_BYTES, "DESCRIPTOR_PATH": ROOT / "envoy" / "payment.pb",
+              "EDGE_VALIDATOR_PORT": service.edge_validator_port}
+    return {name: str(value) for name, value in values.items()}
+
+
+def render_local(target: pathlib.Path, env: Mapping[str, str]) -> pathlib.Path:
+    """envoy/envoy.yaml for this checkout, with the ports `env` sets (the defaults otherwise)."""
+    return render_file(ENVOY_TEMPLATE, target, local_values(env))

@@ -40,7 +40,7 @@ class App:
     settings: Settings
     deps: Dependencies
     engine: AsyncEngine | None
-    # Extra grpc.aio server interceptors (metrics, tracing) added by adapters.
+    # grpc.aio server interceptors to run after the server's own (tests add recorders here).
     interceptors: list[Any] = dataclasses.field(default_factory=list)
     # Callables run on shutdown (close pools, flush exporters).
     closers: list[Any] = dataclasses.field(default_factory=list)
@@ -100,7 +100,7 @@ def bootstrap(
         app.closers.append(sequencer_engine.dispose)
     if hasattr(processors, "aclose"):  # HTTP clients of the processor adapters
         app.closers.append(processors.aclose)
-    observability.install(app)
+    app.closers.append(observability.start(settings, engine))
     if owned_cache is not None:
         app.closers.append(owned_cache.aclose)
     return app

@@ -27,10 +27,11 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from common.logs import request_id_var
+
 from ..domain.ids import new_event_id
 from ..domain.model import Payment, utcnow
 from ..domain.snapshot import to_snapshot
-from ..logs import request_id_var
 from ..service_layer.audit import current_actor
 from ..service_layer.events import EventFilter, StoredEvent
 from .event_tables import event_positions, events

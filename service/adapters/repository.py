@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,74 +11,35 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..domain import errors
-from ..domain.model import (
-    CaptureMethod,
-    Payment,
-    PendingAction,
-    Refund,
-    RefundStatus,
-    Status,
-    utcnow,
-)
+from ..domain.model import Payment, Refund, RefundStatus, Status, utcnow
+from ..domain.snapshot import from_plain, to_plain
 from ..service_layer.ports import Claim, ClaimKind, PageCursor, PaymentFilter
 from .event_log import EventJournal, SqlEventReader
 from .tables import idempotency_keys, payments, refunds, webhook_events
 from .webhook_store import SqlWebhookEndpoints
 
-_PAYMENT_COLUMNS = [c.name for c in payments.columns if c.name != "version"]
+# The one mapping between the domain and the rows: columns are named as the dataclass fields
+# (domain/snapshot.py's plain values); a refund row adds its payment_id. A unit test fails when a
+# column and a field stop matching.
 
 
-def _payment_row(payment: Payment) -> dict[str, Any]:
-    row = {name: getattr(payment, name, None) for name in _PAYMENT_COLUMNS}
-    row.update(
-        status=payment.status.value,
-        capture_method=payment.capture_method.value,
-        pending_action=payment.pending_action.value if payment.pending_action else None,
-        metadata=dict(payment.metadata),
-    )
+def payment_row(payment: Payment) -> dict[str, Any]:
+    """The payments row of ``payment`` (its refunds are rows of their own)."""
+    row = to_plain(payment)
+    del row["refunds"]
     return row
 
 
-def _refund_row(payment_id: str, refund: Refund) -> dict[str, Any]:
-    return {
-        "refund_id": refund.refund_id,
-        "payment_id": payment_id,
-        "amount": refund.amount,
-        "reason": refund.reason,
-        "status": refund.status.value,
-        "processor_reference": refund.processor_reference,
-        "created_at": refund.created_at,
-    }
+def refund_row(payment_id: str, refund: Refund) -> dict[str, Any]:
+    return {**to_plain(refund), "payment_id": payment_id}
+
+
+def payment_from_rows(row: Mapping[str, Any], refund_rows: Iterable[Mapping[str, Any]]) -> Payment:
+    return from_plain(Payment, {**row, "refunds": list(refund_rows)})
 
 
 def _to_payment(row: Any, refund_rows: list[Any]) -> Payment:
-    return Payment(
-        payment_id=row.payment_id,
-        merchant_id=row.merchant_id,
-        amount=row.amount,
-        currency=row.currency,
-        status=Status(row.status),
-        capture_method=CaptureMethod(row.capture_method),
-        processor=row.processor,
-        payment_method=row.payment_method,
-        customer_id=row.customer_id,
-        description=row.description,
-        metadata=dict(row.metadata or {}),
-        processor_reference=row.processor_reference,
-        amount_captured=row.amount_captured,
-        amount_refunded=row.amount_refunded,
-        refunds=[
-            Refund(r.refund_id, r.amount, r.reason, RefundStatus(r.status), r.created_at, r.processor_reference)
-            for r in refund_rows
-        ],
-        failure_code=row.failure_code,
-        failure_message=row.failure_message,
-        pending_action=PendingAction(row.pending_action) if row.pending_action else None,
-        pending_amount=row.pending_amount,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        version=row.version,
-    )
+    return payment_from_rows(row._mapping, (refund._mapping for refund in refund_rows))
 
 
 class SqlPaymentRepository:
@@ -89,10 +51,10 @@ class SqlPaymentRepository:
 
     async def add(self, payment: Payment) -> None:
         payment.version = max(1, len(payment.events))
-        await self.connection.execute(payments.insert().values(**_payment_row(payment), version=payment.version))
+        await self.connection.execute(payments.insert().values(**payment_row(payment)))
         self.journal.collect(payment)
         for refund in payment.refunds:
-            await self.connection.execute(refunds.insert().values(**_refund_row(payment.payment_id, refund)))
+            await self.connection.execute(refunds.insert().values(**refund_row(payment.payment_id, refund)))
 
     async def get(self, merchant_id: str, payment_id: str, *, for_update: bool = False) -> Payment | None:
         query = select(payments).where(payments.c.payment_id == payment_id, payments.c.merchant_id == merchant_id)
@@ -109,8 +71,8 @@ class SqlPaymentRepository:
         if not payment.events:
             payment._record("payment.updated")
         steps = len(payment.events)
-        values = _payment_row(payment)
-        del values["payment_id"], values["merchant_id"], values["created_at"]
+        values = payment_row(payment)
+        del values["payment_id"], values["merchant_id"], values["created_at"], values["version"]
         result = await self.connection.execute(
             update(payments)
             .where(payments.c.payment_id == payment.payment_id, payments.c.version == payment.version)
@@ -121,7 +83,7 @@ class SqlPaymentRepository:
         payment.version += steps
         self.journal.collect(payment)
         for refund in payment.refunds:
-            row = _refund_row(payment.payment_id, refund)
+            row = refund_row(payment.payment_id, refund)
             statement = insert(refunds).values(**row)
             await self.connection.execute(
                 statement.on_conflict_do_update(

@@ -1,8 +1,13 @@
-"""PostgreSQL schema as SQLAlchemy Core tables.
+"""PostgreSQL schema as SQLAlchemy Core tables: the one ``metadata`` of this database.
 
 Alembic migrations (service/migrations) create these; the tables here are
-what the repository queries. Money columns are BIGINT minor units with CHECK
-constraints, so even a bug in the service cannot store an over-refund.
+what the repository and the in-house processor's ledger query. Money columns
+are BIGINT minor units with CHECK constraints, so even a bug in the service
+cannot store an over-refund.
+
+    payments, refunds, idempotency_keys, webhook_events   the payment service (repository.py)
+    inhouse_*                                             the in-house processor's ledger
+                                                          (processors/inhouse/postgres_ledger.py)
 """
 
 from __future__ import annotations
@@ -13,12 +18,14 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     PrimaryKeyConstraint,
     String,
     Table,
     Text,
+    func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -93,4 +100,59 @@ webhook_events = Table(
     Column("outcome", String(32), nullable=False),
     Column("payment_id", String(40), nullable=False, server_default=""),
     Column("received_at", DateTime(timezone=True), nullable=False),
+)
+
+
+# ---- the in-house processor's ledger (migration 0002) ------------------------------------------
+# These belong to the simulated processor, not to the payment service: the service never reads
+# them (it asks the processor). They live in the same database so that every server process, and a
+# reconciler started later, sees one processor.
+
+inhouse_payments = Table(
+    "inhouse_payments",
+    metadata,
+    Column("reference", String(64), primary_key=True),
+    Column("merchant_id", String(255), nullable=False),
+    Column("payment_id", String(64), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("payment_method", String(255), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("amount_captured", BigInteger, nullable=False, server_default="0"),
+    Column("amount_refunded", BigInteger, nullable=False, server_default="0"),
+    Column("failure_code", String(64), nullable=False, server_default=""),
+    Column("failure_message", Text, nullable=False, server_default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("amount > 0", name="inhouse_amount_positive"),
+    CheckConstraint(
+        "amount_captured >= 0 AND amount_captured <= amount", name="inhouse_captured_within_amount"
+    ),
+    CheckConstraint(
+        "amount_refunded >= 0 AND amount_refunded <= amount_captured", name="inhouse_refunded_within_captured"
+    ),
+)
+
+inhouse_refunds = Table(
+    "inhouse_refunds",
+    metadata,
+    Column("reference", String(64), primary_key=True),
+    Column(
+        "payment_reference", String(64), ForeignKey("inhouse_payments.reference"), nullable=False, index=True
+    ),
+    Column("amount", BigInteger, nullable=False),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("amount > 0", name="inhouse_refund_amount_positive"),
+)
+
+inhouse_idempotency_keys = Table(
+    "inhouse_idempotency_keys",
+    metadata,
+    # 255 = records.MAX_IDEMPOTENCY_KEY_LENGTH (a unit test keeps them equal).
+    Column("key", String(255), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("result", JSONB),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("inhouse_idempotency_keys_created_at", "created_at"),
 )

@@ -172,7 +172,7 @@ class Payment:
 
     @property
     def amount_refund_pending(self) -> int:
-        return sum(r.amount for r in self.refunds if r.status is RefundStatus.PENDING)
+        return sum(r.amount for r in self.pending_refunds)
 
     @property
     def amount_refundable(self) -> int:
@@ -215,12 +215,18 @@ class Payment:
         self._record("payment.refunded" if self.status is Status.REFUNDED else "payment.partially_refunded",
                      refund_id=refund_id)
 
+    @property
+    def pending_refunds(self) -> list[Refund]:
+        """The refunds still waiting for the processor's answer, oldest first."""
+        return [r for r in self.refunds if r.status is RefundStatus.PENDING]
+
     def fail_refund(self, refund_id: str) -> None:
         self._pending_refund(refund_id).status = RefundStatus.FAILED
         self._touch()
         self._record("refund.failed", refund_id=refund_id)
 
-    def refund(self, refund_id: str) -> Refund:
+    def find_refund(self, refund_id: str) -> Refund:
+        """The refund with this id; NotFound if the payment has none."""
         for refund in self.refunds:
             if refund.refund_id == refund_id:
                 return refund
@@ -258,7 +264,7 @@ class Payment:
         """Confirm pending refunds (oldest first), then record any refund made elsewhere."""
         if total <= self.amount_refunded or self.status not in (Status.CAPTURED, Status.PARTIALLY_REFUNDED):
             return
-        for refund in [r for r in self.refunds if r.status is RefundStatus.PENDING]:
+        for refund in self.pending_refunds:
             if self.amount_refunded + refund.amount <= total:
                 self.complete_refund(refund.refund_id)
         missing = total - self.amount_refunded - self.amount_refund_pending
@@ -289,7 +295,7 @@ class Payment:
             )
 
     def _pending_refund(self, refund_id: str) -> Refund:
-        refund = self.refund(refund_id)
+        refund = self.find_refund(refund_id)
         if refund.status is not RefundStatus.PENDING:
             raise errors.IllegalTransition(f"refund {refund_id} is already {refund.status.value}")
         return refund

@@ -8,7 +8,8 @@ import json
 import sys
 from datetime import timedelta
 
-from .. import logs
+from common import logs
+
 from ..config import ConfigError, Settings
 
 
@@ -77,7 +78,7 @@ def _deliver(args: argparse.Namespace, settings: Settings) -> int:
 def _edge_validator(args: argparse.Namespace, settings: Settings) -> int:
     from .edge.validator import serve
 
-    serve()
+    serve(settings)
     return 0
 
 

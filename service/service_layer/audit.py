@@ -1,7 +1,7 @@
 """Who is making the current change: the actor written on every event.
 
 The entry point that knows the caller sets it once per call (a context
-variable, like the request id in service.logs), and the repository reads it
+variable, like the request id in common.logs), and the repository reads it
 when it persists events. Actors:
 
 - ``api_key:<key id>``: a merchant's API call; the key id is the first 12 hex

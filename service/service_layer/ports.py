@@ -1,7 +1,7 @@
 """The ports the use cases need: repositories, the idempotency store, the unit of work.
 
-SQL adapters (service.adapters.repository) and in-memory fakes
-(service.adapters.memory, for unit tests) implement the same Protocols.
+SQL adapters (service.adapters.repository) and in-memory fakes (tests/fakes.py,
+for unit tests) implement the same Protocols.
 """
 
 from __future__ import annotations

@@ -16,11 +16,12 @@ from datetime import timedelta
 
 from ..domain import errors
 from ..domain.ids import new_refund_id
-from ..domain.model import PendingAction, RefundStatus, Status, utcnow
+from ..domain.model import Payment, PendingAction, Status, utcnow
 from ..domain.processor import ProcessorStatus
 from .audit import RECONCILE, acting_as
 from .dependencies import Dependencies
 from .handlers import send_pending, settle
+from .pending import PaymentCall, pending_calls
 
 log = logging.getLogger(__name__)
 
@@ -59,31 +60,32 @@ async def _reconcile_one(merchant_id: str, payment_id: str, deps: Dependencies) 
         payment = await uow.payments.get(merchant_id, payment_id)
     if payment is None:
         return True
-    if payment.status is Status.PROCESSING:
-        if payment.pending_action is PendingAction.AUTHORIZE and payment.processor_reference:
-            # The processor answered "pending" and gave its id: ask it, rather than replay
-            # a request whose stored answer is that same "pending".
-            remote = await deps.processors.get(payment.processor).retrieve(payment.processor_reference)
-            payment = await settle(payment, "", deps, lambda p: p.apply_processor_view(remote, new_refund_id))
-        elif payment.pending_action in (PendingAction.CAPTURE, PendingAction.CANCEL) and payment.processor_reference:
-            remote = await deps.processors.get(payment.processor).retrieve(payment.processor_reference)
-            if _already_done(payment.pending_action, remote.status):
-                apply = (lambda p: p.complete_capture()) if payment.pending_action is PendingAction.CAPTURE \
-                    else (lambda p: p.complete_cancel())
-                payment = await settle(payment, "", deps, apply)
-        if payment.status is Status.PROCESSING:
-            payment = await send_pending(payment, "", "", deps)
-    for refund in [r for r in payment.refunds if r.status is RefundStatus.PENDING]:
-        payment = await send_pending(payment, refund.refund_id, "", deps)
-    return payment.status is not Status.PROCESSING and not any(
-        r.status is RefundStatus.PENDING for r in payment.refunds
-    )
+    if payment.status is Status.PROCESSING and payment.processor_reference:
+        payment = await _ask_the_processor(payment, deps)
+    for call in pending_calls(payment):
+        payment = await send_pending(payment, call, deps)
+    return not pending_calls(payment)
 
 
-def _already_done(action: PendingAction | None, remote: ProcessorStatus) -> bool:
-    return (action is PendingAction.CAPTURE and remote is ProcessorStatus.CAPTURED) or (
-        action is PendingAction.CANCEL and remote is ProcessorStatus.CANCELED
-    )
+async def _ask_the_processor(payment: Payment, deps: Dependencies) -> Payment:
+    """Settle the payment's own step from the processor's view when it tells the answer."""
+    call = PaymentCall(payment.pending_action)
+    remote = await deps.processors.get(payment.processor).retrieve(payment.processor_reference)
+    if call.action is PendingAction.AUTHORIZE:
+        # The processor answered "pending" and gave its id: ask it, rather than replay
+        # a request whose stored answer is that same "pending".
+        return await settle(payment, call, deps, lambda p: p.apply_processor_view(remote, new_refund_id))
+    done_status, complete = _DONE[call.action]
+    if remote.status is done_status:  # it went through: record it rather than send it again
+        return await settle(payment, call, deps, complete)
+    return payment
+
+
+# A capture or cancel the processor shows as done, and how to record it.
+_DONE = {
+    PendingAction.CAPTURE: (ProcessorStatus.CAPTURED, Payment.complete_capture),
+    PendingAction.CANCEL: (ProcessorStatus.CANCELED, Payment.complete_cancel),
+}
 
 
 async def prune_idempotency_keys(deps: Dependencies, retention: timedelta) -> int:

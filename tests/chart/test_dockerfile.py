@@ -161,4 +161,4 @@ def test_the_installed_package_holds_no_dev_tooling(wheel_files):
     assert "service/migrations/versions/0001_initial.py" in wheel_files, "the runtime's own files are there"
 
 
-RUNTIME_PACKAGES = {"service"}
+RUNTIME_PACKAGES = {"service", "gateway", "common"}

@@ -38,7 +38,7 @@ def test_the_documented_snippet_verifies_our_signatures_and_refuses_tampering():
 
 
 def test_backoff_grows_with_jitter_and_stops_after_the_window():
-    settings = WebhookSettings(backoff_base_seconds=10, backoff_max_seconds=3600, retry_window_seconds=3 * 86400)
+    settings = WebhookSettings(backoff_base_seconds=10, backoff_max_seconds=3600, retry_hours=72)
     start = datetime(2026, 1, 1, tzinfo=UTC)
     failing = AttemptResult(500, 12.0, "HTTP 500")
     waits = [(decide(failing, n, start, start, settings).next_attempt_at - start).total_seconds() for n in (1, 2, 3)]

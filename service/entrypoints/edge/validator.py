@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import pathlib
 import signal
 
@@ -35,6 +34,7 @@ from envoy.type.v3 import http_status_pb2
 from google.rpc import code_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2_grpc
 
+from ...config import Settings
 from .body_rules import BodyRules, Violation
 
 log = logging.getLogger("service.edge.validator")
@@ -80,13 +80,10 @@ class BodyValidator(external_auth_pb2_grpc.AuthorizationServicer):
                 headers=[JSON_HEADER]))
 
 
-def descriptor_path() -> pathlib.Path:
-    return pathlib.Path(os.environ.get("EDGE_DESCRIPTOR_PATH") or REPO_DESCRIPTOR)
-
-
-def create_server(address: str, rules: BodyRules | None = None) -> tuple[grpc.aio.Server, int]:
+def create_server(address: str, rules: BodyRules | None = None,
+                  descriptor: pathlib.Path = REPO_DESCRIPTOR) -> tuple[grpc.aio.Server, int]:
     """The validator and grpc.health.v1 on `address` ("host:0" binds a free port)."""
-    rules = rules or BodyRules.from_descriptor_set(descriptor_path().read_bytes())
+    rules = rules or BodyRules.from_descriptor_set(descriptor.read_bytes())
     server = grpc.aio.server()
     external_auth_pb2_grpc.add_AuthorizationServicer_to_server(BodyValidator(rules), server)
     health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), server)
@@ -96,11 +93,11 @@ def create_server(address: str, rules: BodyRules | None = None) -> tuple[grpc.ai
     return server, port
 
 
-async def run(address: str) -> None:
-    server, port = create_server(address)
+async def run(address: str, descriptor: pathlib.Path) -> None:
+    server, port = create_server(address, descriptor=descriptor)
     await server.start()
     log.info("edge validator listening", extra={"address": address, "port": port,
-                                                "descriptor": str(descriptor_path())})
+                                                "descriptor": str(descriptor)})
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -110,8 +107,7 @@ async def run(address: str) -> None:
     await server.stop(5)
 
 
-def serve() -> None:
-    host = os.environ.get("EDGE_VALIDATOR_HOST", "127.0.0.1")
-    port = os.environ.get("EDGE_VALIDATOR_PORT", "50052")
-    asyncio.run(run(f"{host}:{port}"))
+def serve(settings: Settings) -> None:
+    descriptor = pathlib.Path(settings.edge_descriptor_path or REPO_DESCRIPTOR)
+    asyncio.run(run(f"{settings.edge_validator_host}:{settings.edge_validator_port}", descriptor))
 

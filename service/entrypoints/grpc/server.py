@@ -26,7 +26,7 @@ from ...observability import metrics
 from ...service_layer.events import sequence_forever
 from ..webhooks import WebhookServicer
 from .events_servicer import EventServicer
-from .interceptors import AccessLogInterceptor
+from .interceptor import ServerInterceptor
 from .servicer import PaymentServicer
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ METADATA_LIMIT_BYTES = 32 * 1024
 
 
 def create_server(app: App, address: str) -> tuple[grpc.aio.Server, int, Health]:
-    server = grpc.aio.server(interceptors=[AccessLogInterceptor(), *app.interceptors],
+    server = grpc.aio.server(interceptors=[ServerInterceptor(), *app.interceptors],
                              options=[("grpc.max_metadata_size", METADATA_LIMIT_BYTES),
                                       ("grpc.absolute_max_metadata_size", METADATA_LIMIT_BYTES)])
     checker = Health(app)

@@ -9,10 +9,11 @@ from collections.abc import Awaitable, Callable, Mapping
 
 import grpc
 
+from common.logs import request_id_var
+
 from ...domain import errors
 from ...gen.payment.v1 import payment_pb2 as pb
 from ...gen.payment.v1 import payment_pb2_grpc
-from ...logs import request_id_var
 from ...service_layer import handlers
 from ...service_layer.audit import actor_var, api_key_actor
 from ...service_layer.commands import GetPayment

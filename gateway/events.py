@@ -12,7 +12,8 @@ from typing import Annotated
 import strawberry
 from google.protobuf.timestamp_pb2 import Timestamp as PbTimestamp
 
-from ...gen.payment.v1 import events_pb2 as epb
+from service.gen.payment.v1 import events_pb2 as epb
+
 from .errors import invalid_argument
 from .limits import check_page_size
 from .types import Int64, Payment, Timestamp

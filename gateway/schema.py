@@ -23,7 +23,8 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from ...gen.payment.v1 import payment_pb2 as pb
+from service.gen.payment.v1 import payment_pb2 as pb
+
 from . import events as graphql_events
 from .client import CallMetadata, PaymentClient
 from .config import GraphQLSettings
