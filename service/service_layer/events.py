@@ -201,12 +201,3 @@ async def _start(merchant_id: str, after: str, deps: Dependencies) -> int:
     check_event_id(after, "after")
     return (await get_event(merchant_id, after, deps)).position  # placed: the sequencer ran above
 
-
-async def sequence_forever(deps: Dependencies, interval_seconds: float = 0.1) -> None:
-    """Keep placing committed events (for webhooks and watchers); one process at a time does the work."""
-    while deps.sequence_events is not None:
-        try:
-            await deps.sequence_events(wait=False)
-        except Exception:  # the database may be down for a while: keep trying
-            log.warning("event sequencer failed; retrying", exc_info=True)
-        await asyncio.sleep(interval_seconds)

@@ -17,10 +17,13 @@ from common.env import variables
 from devtools.settings import DevSettings
 from gateway.config import GraphQLSettings
 from service.config import Settings
+from service.webhook_settings import WebhookSettings
 
 pytestmark = pytest.mark.chart
 
-SERVICE, GATEWAY, DEV = variables(Settings), variables(GraphQLSettings), variables(DevSettings)
+# The service reads Settings and its webhook part (service/webhook_settings.py).
+SERVICE = {**variables(Settings), **variables(WebhookSettings)}
+GATEWAY, DEV = variables(GraphQLSettings), variables(DevSettings)
 PROGRAM_SETTINGS = {"payment-service": SERVICE, "payment-graphql": GATEWAY}
 
 # Set by the chart although no settings class reads it.
@@ -41,6 +44,10 @@ NOT_IN_CHART = {
     "GRAPHQL_MAX_COMPLEXITY": "docs/graphql.md#limits: the chart uses the process defaults",
     "GRAPHQL_MAX_BODY_BYTES": "docs/graphql.md#limits: the chart uses the process defaults",
     "GRAPHQL_GRPC_TIMEOUT_SECONDS": "the default deadline",
+    "WEBHOOK_ALLOW_LOOPBACK": "local development only (make run); never in a cluster",
+    "WEBHOOK_BACKOFF_BASE_SECONDS": "docs/webhooks.md: the documented retry schedule",
+    "WEBHOOK_BACKOFF_MAX_SECONDS": "docs/webhooks.md: the documented retry schedule",
+    "EVENT_RETENTION_DAYS": "docs/events.md: the documented 30 days",
 }
 
 

@@ -23,7 +23,6 @@ from ...config import Settings
 from ...gen.payment.v1 import events_pb2, events_pb2_grpc, payment_pb2_grpc, webhook_pb2, webhook_pb2_grpc
 from ...gen.payment.v1 import payment_pb2 as pb
 from ...observability import metrics
-from ...service_layer.events import sequence_forever
 from ..webhooks import WebhookServicer
 from .events_servicer import EventServicer
 from .interceptor import ServerInterceptor
@@ -101,7 +100,6 @@ async def run(app: App, address: str, *, ready: asyncio.Event | None = None) -> 
     await server.start()
     stop_metrics = _serve_metrics(app)
     watcher = asyncio.create_task(checker.watch())
-    sequencer = asyncio.create_task(sequence_forever(app.deps))
     log.info("payment service listening", extra={"address": address, "port": port})
     if ready is not None:
         ready.set()
@@ -116,7 +114,6 @@ async def run(app: App, address: str, *, ready: asyncio.Event | None = None) -> 
     await checker.shutting_down()
     await server.stop(app.settings.shutdown_grace_seconds)
     watcher.cancel()
-    sequencer.cancel()
     await app.close()
     stop_metrics()
     log.info("stopped")
