@@ -62,6 +62,7 @@ def _print_urls(stack: LocalStack, env: dict) -> None:
         "payment service is up:",
         f"  REST      {rest}/v1/payments",
         f"  gRPC      {grpc} (reflection on)",
+        f"  TLS       {stack.urls['https']} and gRPC {stack.urls['grpc_tls']} (trust .data/tls/ca.crt)",
         f"  GraphQL   {stack.urls.get('graphql', '(not started)')}",
         f"  grpcui    {stack.urls.get('grpcui', '(not installed)')}",
         f"  metrics   {stack.urls['metrics']}",

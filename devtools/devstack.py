@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from gateway.config import GraphQLSettings
 from service.config import Settings
 
-from .envoy_config import ENVOY_TEMPLATE, ROOT, local_values, render_file
+from .envoy_config import DEV_TLS, ENVOY_TEMPLATE, ROOT, local_values, render_file
 from .settings import DevSettings
 
 VENV_BIN = pathlib.Path(sys.executable).parent
@@ -161,6 +161,15 @@ def envoy(values: Mapping[str, str], log_dir: pathlib.Path) -> Child:
     return child
 
 
+def dev_certificate() -> pathlib.Path:
+    """The development CA (ca.crt) and server certificate for Envoy's TLS port; made by
+    `make setup` (scripts/setup.d/40-dev-tls.sh), which is re-run here in case they are missing
+    or about to expire (it is idempotent). Returns the CA file clients should trust."""
+    subprocess.run(["bash", str(ROOT / "scripts" / "setup.d" / "40-dev-tls.sh")], cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL)
+    return DEV_TLS / "ca.crt"
+
+
 def edge_validator(port: int, env: Mapping[str, str], log_dir: pathlib.Path) -> Child:
     """Envoy's REST body validator (ext_authz), on loopback next to it."""
     child = Child("edge-validator", [str(VENV_BIN / "payment-service"), "edge-validator"],
@@ -228,9 +237,11 @@ class LocalStack:
             self._start_graphql(service.grpc_port, gateway.port)
             self.urls["graphql"] = f"http://localhost:{dev.envoy_port}/graphql"
         self.children.append(edge_validator(service.edge_validator_port, env, self.log_dir))
+        dev_certificate()
         values = local_values(env)
         self.children.append(envoy(values, self.log_dir))
         self.urls.update(rest=f"http://localhost:{dev.envoy_port}", grpc=f"localhost:{dev.envoy_port}",
+                         https=f"https://localhost:{dev.envoy_tls_port}", grpc_tls=f"localhost:{dev.envoy_tls_port}",
                          envoy_admin=f"http://127.0.0.1:{dev.envoy_admin_port}",
                          metrics=f"http://localhost:{service.metrics_port}/metrics")
         grpcui = find_tool("grpcui")

@@ -24,7 +24,7 @@ EXTERNAL_DB = Endpoint("external-db", ip="10.20.1.1")  # inside production-value
 
 # (source, destination, port) that must be allowed whenever both ends exist.
 FLOWS = [
-    ("internet", "envoy", 8080),
+    ("internet", "envoy", 8443),
     ("envoy", "payment", 50051),
     ("envoy", "graphql", 8000),
     ("graphql", "payment", 50051),
@@ -39,7 +39,7 @@ FLOWS = [
     ("prometheus", "payment", 9464),
     ("prometheus", "graphql", 9465),
     ("prometheus", "envoy", 9902),
-    ("test", "envoy", 8080),
+    ("test", "envoy", 8443),
     ("internet", "grpcui", 8081),
     ("deliver", "postgresql", 5432),
     ("deliver", "merchant-endpoint", 443),

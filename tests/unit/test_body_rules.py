@@ -122,3 +122,35 @@ def test_a_singular_message_field_is_walked_too():
     assert rules.check("PATCH", path, b'{"endpoint": {"enabled": false}, "update_mask": "enabled"}') is None
     refused = rules.check("PATCH", path, b'{"endpoint": {"enabld": false}}')
     assert refused is not None and refused.field == "endpoint.enabld"
+
+
+async def test_the_validator_answers_envoy_with_a_json_status_naming_the_field():
+    """The ext_authz servicer itself, on a real in-process gRPC server (port 0)."""
+    import grpc
+    from envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
+
+    from service.entrypoints.edge.validator import create_server
+
+    server, port = create_server("127.0.0.1:0")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = external_auth_pb2_grpc.AuthorizationStub(channel)
+            request = external_auth_pb2.CheckRequest()
+            http = request.attributes.request.http
+            http.method, http.path = "POST", "/v1/payments/pay_01ABC:process"
+            http.raw_body = b'{"action": "REFUND", "amout": 5}'
+            denied = await stub.Check(request, timeout=10)
+            http.raw_body = b'{"action": "REFUND", "amount": 5}'
+            allowed = await stub.Check(request, timeout=10)
+    finally:
+        await server.stop(None)
+    assert allowed.status.code == 0
+    assert denied.status.code == 3 and denied.denied_response.status.code == 400
+    assert {(h.header.key, h.header.value) for h in denied.denied_response.headers} == {
+        ("content-type", "application/json")}
+    body = json.loads(denied.denied_response.body)
+    assert body["code"] == 3 and body["message"].startswith("amout: ")
+    assert body["details"][0]["field_violations"][0] == {
+        "field": "amout", "reason": "UNKNOWN_FIELD",
+        "description": "unknown field: payment.v1.ProcessPaymentRequest has no field 'amout'"}
