@@ -12,6 +12,7 @@ import statistics
 import subprocess
 import sys
 import time
+from datetime import datetime
 
 import grpc
 import pytest
@@ -283,3 +284,31 @@ async def test_unknown_types_and_other_merchants_endpoints(service, key):
     listed = await service.events.ListWebhookEndpoints(epb.ListWebhookEndpointsRequest(), metadata=auth(key))
     assert [e.endpoint_id for e in listed.endpoints] == [mine.endpoint_id]
     assert "secret" not in str(listed)
+
+
+async def test_delivery_latency_to_a_healthy_receiver(service, workers, key, record):
+    """Commit of the change -> 2xx at the receiver, for events produced at a steady pace."""
+    receiver = Receiver()
+    await service.events.CreateWebhookEndpoint(epb.CreateWebhookEndpointRequest(url=receiver.url),
+                                               metadata=auth(key))
+    workers(1)
+    await asyncio.sleep(1.0)  # the worker is up
+    payments = []
+    for _ in range(10):
+        payments += await make_payments(service, key, 1)
+        await asyncio.sleep(0.2)
+    want = len(payments) * EVENTS_PER_PAYMENT
+    await wait_for(lambda: len(receiver.acknowledged()) >= want, 60, "every event acknowledged")
+    acknowledged = receiver.acknowledged()
+    created = {}
+    for receipt in acknowledged.values():
+        event = json.loads(receipt.body)
+        stamp = event["create_time"].replace("Z", "+00:00")
+        created[receipt.event_id] = datetime.fromisoformat(stamp).timestamp()
+    latencies = sorted((acknowledged[i].finished_at - created[i]) * 1000 for i in acknowledged)
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    checks = check_order_and_signatures(receiver, "")  # order only: the secret is not needed here
+    record("webhooks: latency, healthy receiver, 1 worker, 10 payments at ~5/s", events=want,
+           delivered=len(acknowledged), latency_ms_p50=round(statistics.median(latencies), 1),
+           latency_ms_p99=round(p99, 1), out_of_order=checks["out_of_order"])
+    assert len(acknowledged) == want and checks["out_of_order"] == 0
