@@ -240,6 +240,11 @@ class LocalStack:
         dev_certificate()
         values = local_values(env)
         self.children.append(envoy(values, self.log_dir))
+        if service.inhouse_webhook_secret and dev.local_inhouse_simulator:
+            # what the in-house processor does later, announced through this Envoy (POST /webhooks/inhouse)
+            url = service.inhouse_webhook_url or f"http://127.0.0.1:{dev.envoy_port}/webhooks/inhouse"
+            self.children.append(Child("inhouse-simulator", [str(VENV_BIN / "payment-service"), "inhouse-simulator"],
+                                       env={**env, "INHOUSE_WEBHOOK_URL": url}, log_dir=self.log_dir))
         self.urls.update(rest=f"http://localhost:{dev.envoy_port}", grpc=f"localhost:{dev.envoy_port}",
                          https=f"https://localhost:{dev.envoy_tls_port}", grpc_tls=f"localhost:{dev.envoy_tls_port}",
                          envoy_admin=f"http://127.0.0.1:{dev.envoy_admin_port}",

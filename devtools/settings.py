@@ -21,6 +21,8 @@ class DevSettings:
     local_redis: bool = setting("LOCAL_REDIS", True, parse=flag)
     local_graphql: bool = setting("LOCAL_GRAPHQL", True, parse=flag)
     local_grpcui: bool = setting("LOCAL_GRPCUI", True, parse=flag)
+    # the in-house processor's simulator (later events, signed webhooks) when INHOUSE_WEBHOOK_SECRET is set
+    local_inhouse_simulator: bool = setting("LOCAL_INHOUSE_SIMULATOR", True, parse=flag)
     envoy_port: int = setting("ENVOY_PORT", 8080, parse=port_number)
     envoy_admin_port: int = setting("ENVOY_ADMIN_PORT", 9901, parse=port_number)
     envoy_stats_port: int = setting("ENVOY_STATS_PORT", 9902, parse=port_number)

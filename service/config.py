@@ -53,6 +53,11 @@ class Settings:
     db_pool_size: int = setting("DB_POOL_SIZE", 10)
     shutdown_grace_seconds: float = setting("SHUTDOWN_GRACE_SECONDS", 10.0)
     idempotency_retention_hours: int = setting("IDEMPOTENCY_RETENTION_HOURS", 24)
+    # The in-house processor: how long it declares it keeps idempotency keys (reconciliation
+    # re-sends a call with no trace only while it is younger), and its webhooks (secret, target).
+    inhouse_idempotency_retention_seconds: int = setting("INHOUSE_IDEMPOTENCY_RETENTION_SECONDS", 86400)
+    inhouse_webhook_secret: str = setting("INHOUSE_WEBHOOK_SECRET", "", secret=True)
+    inhouse_webhook_url: str = setting("INHOUSE_WEBHOOK_URL", "")
     # How long a request owns its idempotency key; after a crash, a retry may take over then.
     idempotency_lease_seconds: int = setting("IDEMPOTENCY_LEASE_SECONDS", 30)
     log_level: str = setting("LOG_LEVEL", "INFO", parse=str.upper)

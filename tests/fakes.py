@@ -28,7 +28,13 @@ from service.domain.errors import (
     ProcessorUnavailable,
 )
 from service.domain.model import Payment, RefundStatus, Status, utcnow
-from service.domain.processor import AuthorizeRequest, ProcessorPayment, ProcessorRefund
+from service.domain.processor import (
+    AuthorizeRequest,
+    DisputeEvidence,
+    ProcessorDispute,
+    ProcessorPayment,
+    ProcessorRefund,
+)
 from service.service_layer.audit import current_actor
 from service.service_layer.ports import Claim, ClaimKind, PageCursor, PaymentFilter
 
@@ -81,9 +87,23 @@ class MemoryPayments:
 
     async def awaiting_processor(self, older_than: datetime, limit: int) -> list[tuple[str, str]]:
         return [(p.merchant_id, p.payment_id) for p in self.staged.payments.values()
-                if (p.status is Status.PROCESSING and p.updated_at < older_than)
-                or any(r.status is RefundStatus.PENDING and r.created_at < older_than for r in p.refunds)][:limit]
+                if ((p.status is Status.PROCESSING and p.updated_at < older_than)
+                or any(r.status is RefundStatus.PENDING and r.created_at < older_than for r in p.refunds))
+                and not p.review_reason][:limit]
 
+    async def requiring_review(self, limit: int) -> list[Payment]:
+        return copy.deepcopy([p for p in self.staged.payments.values() if p.review_reason][:limit])
+
+    async def history(self, payment_id: str) -> None:
+        return None  # no event log in memory
+
+    async def count_requiring_review(self) -> int:
+        return sum(1 for p in self.staged.payments.values() if p.review_reason)
+
+    async def all_ids(self, after: str, limit: int, merchants: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+        found = sorted((p.payment_id, p.merchant_id) for p in self.staged.payments.values()
+                       if p.payment_id > after and (not merchants or p.merchant_id in merchants))
+        return [(merchant, payment) for payment, merchant in found[:limit]]
 
     async def find_by_reference(self, processor: str, reference: str) -> tuple[str, str] | None:
         for p in self.staged.payments.values():
@@ -199,7 +219,8 @@ class SingleProcessor:
 # Unscripted calls behave like the in-house processor (payment method tokens
 # included). Every call is recorded in ``calls`` with its idempotency key.
 
-OPERATIONS = ("authorize", "capture", "refund", "cancel", "retrieve")
+OPERATIONS = ("authorize", "capture", "refund", "cancel", "retrieve", "find_payment", "find_refund",
+              "update_dispute", "close_dispute")
 
 T = TypeVar("T")
 
@@ -234,6 +255,7 @@ class FakeProcessor:
         self.ledger = InMemoryLedger()
         self.calls: list[Call] = []
         self._simulator = InHouseProcessor(self.ledger)
+        self.idempotency_retention = self._simulator.idempotency_retention
         self._script: dict[str, collections.deque[_Scripted]] = collections.defaultdict(collections.deque)
 
     @classmethod
@@ -280,6 +302,24 @@ class FakeProcessor:
 
     async def retrieve(self, reference: str) -> ProcessorPayment:
         return await self._run(Call("retrieve", (reference,)), lambda: self._simulator.retrieve(reference))
+
+    async def find_payment(self, payment_id: str) -> ProcessorPayment | None:
+        return await self._run(Call("find_payment", (payment_id,)), lambda: self._simulator.find_payment(payment_id))
+
+    async def find_refund(self, reference: str, refund_id: str) -> ProcessorRefund | None:
+        return await self._run(Call("find_refund", (reference, refund_id)),
+                               lambda: self._simulator.find_refund(reference, refund_id))
+
+    async def update_dispute(self, reference: str, evidence: DisputeEvidence, *, submit: bool,
+                             idempotency_key: str) -> ProcessorDispute:
+        return await self._run(
+            Call("update_dispute", (reference, evidence, submit), idempotency_key),
+            lambda: self._simulator.update_dispute(reference, evidence, submit=submit,
+                                                   idempotency_key=idempotency_key))
+
+    async def close_dispute(self, reference: str, *, idempotency_key: str) -> ProcessorDispute:
+        return await self._run(Call("close_dispute", (reference,), idempotency_key),
+                               lambda: self._simulator.close_dispute(reference, idempotency_key=idempotency_key))
 
     # ---- scripting ----
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -25,7 +26,9 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -48,6 +51,8 @@ payments = Table(
     Column("processor_reference", String(255), nullable=False, server_default=""),
     Column("amount_captured", BigInteger, nullable=False, server_default="0"),
     Column("amount_refunded", BigInteger, nullable=False, server_default="0"),
+    Column("amount_disputed", BigInteger, nullable=False, server_default="0"),
+    Column("review_reason", Text, nullable=False, server_default=""),
     Column("failure_code", String(64), nullable=False, server_default=""),
     Column("failure_message", Text, nullable=False, server_default=""),
     Column("pending_action", String(16)),
@@ -59,6 +64,9 @@ payments = Table(
     CheckConstraint("amount_captured >= 0 AND amount_captured <= amount", name="captured_within_amount"),
     CheckConstraint(
         "amount_refunded >= 0 AND amount_refunded <= amount_captured", name="refunded_within_captured"
+    ),
+    CheckConstraint(
+        "amount_disputed >= 0 AND amount_disputed <= amount_captured", name="disputed_within_captured"
     ),
 )
 
@@ -72,7 +80,27 @@ refunds = Table(
     Column("status", String(16), nullable=False),
     Column("processor_reference", String(255), nullable=False, server_default=""),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("failure_reason", Text, nullable=False, server_default=""),
     CheckConstraint("amount > 0", name="refund_amount_positive"),
+)
+
+disputes = Table(
+    "disputes",
+    metadata,
+    Column("dispute_id", String(40), primary_key=True),
+    Column("payment_id", String(40), ForeignKey("payments.payment_id"), nullable=False, index=True),
+    Column("processor_reference", String(255), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("status", String(32), nullable=False),
+    Column("evidence_due_by", DateTime(timezone=True)),
+    Column("funds_withdrawn", Boolean, nullable=False, server_default="false"),
+    Column("funds_reinstated", Boolean, nullable=False, server_default="false"),
+    Column("evidence_submitted", Boolean, nullable=False, server_default="false"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("amount > 0", name="dispute_amount_positive"),
+    UniqueConstraint("payment_id", "processor_reference", name="disputes_payment_reference"),
 )
 
 idempotency_keys = Table(
@@ -143,6 +171,10 @@ inhouse_refunds = Table(
     Column("amount", BigInteger, nullable=False),
     Column("reason", Text, nullable=False, server_default=""),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("status", String(16), nullable=False, server_default="SUCCEEDED"),
+    Column("refund_id", String(255), nullable=False, server_default=""),
+    Column("failure_reason", String(64), nullable=False, server_default=""),
+    Column("announced", String(16), nullable=False, server_default=""),  # the status last sent as a webhook
     CheckConstraint("amount > 0", name="inhouse_refund_amount_positive"),
 )
 
@@ -155,4 +187,39 @@ inhouse_idempotency_keys = Table(
     Column("result", JSONB),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("inhouse_idempotency_keys_created_at", "created_at"),
+)
+
+
+# What happens later (processors/inhouse/simulator.py): disputes, and the webhooks announcing every change.
+inhouse_disputes = Table(
+    "inhouse_disputes",
+    metadata,
+    Column("reference", String(64), primary_key=True),
+    Column("payment_reference", String(64), ForeignKey("inhouse_payments.reference"), nullable=False,
+           unique=True),
+    Column("amount", BigInteger, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("reason", String(64), nullable=False),
+    Column("evidence", JSONB, nullable=False, server_default="{}"),
+    Column("evidence_submitted", Boolean, nullable=False, server_default="false"),
+    Column("evidence_due_by", DateTime(timezone=True), nullable=False),
+    Column("funds_withdrawn", Boolean, nullable=False, server_default="false"),
+    Column("funds_reinstated", Boolean, nullable=False, server_default="false"),
+    Column("announced", String(64), nullable=False, server_default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("amount > 0", name="inhouse_dispute_amount_positive"),
+)
+
+inhouse_webhook_outbox = Table(
+    "inhouse_webhook_outbox",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("event_id", String(64), nullable=False, unique=True),
+    Column("type", String(64), nullable=False),
+    Column("body", Text, nullable=False),  # the exact bytes that are signed and sent
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("delivered_at", DateTime(timezone=True)),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_error", Text, nullable=False, server_default=""),
+    Index("inhouse_webhook_outbox_undelivered", "id", postgresql_where=text("delivered_at IS NULL")),
 )

@@ -164,8 +164,9 @@ async def send_pending(payment: Payment, call: PendingCall, deps: Dependencies, 
     processor = deps.processors.get(payment.processor)
     try:
         record = await call.send(processor, payment)
-    except (errors.ProcessorDeclined, errors.ProcessorInvalidRequest, errors.ProcessorUnavailable):
-        await settle(payment, call, deps, call.undo, key=key, forget=True)
+    except (errors.ProcessorDeclined, errors.ProcessorInvalidRequest, errors.ProcessorUnavailable) as exc:
+        undo = functools.partial(call.undo, reason=exc.reason.lower())  # the refund's failure_reason
+        await settle(payment, call, deps, undo, key=key, forget=True)
         raise
     except errors.ProcessorOutcomeUnknown:
         return await _leave_processing(payment, deps, key=key)

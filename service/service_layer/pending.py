@@ -33,7 +33,7 @@ class PaymentCall:
     def waiting(self, payment: Payment) -> bool:
         return payment.status is Status.PROCESSING and payment.pending_action is self.action
 
-    def undo(self, payment: Payment) -> None:
+    def undo(self, payment: Payment, reason: str = "") -> None:
         payment.abandon_pending()
 
     async def send(self, processor: PaymentProcessor, payment: Payment) -> Record:
@@ -57,17 +57,16 @@ class RefundCall:
     def waiting(self, payment: Payment) -> bool:
         return any(refund.refund_id == self.refund_id for refund in payment.pending_refunds)
 
-    def undo(self, payment: Payment) -> None:
-        payment.fail_refund(self.refund_id)
+    def undo(self, payment: Payment, reason: str = "") -> None:
+        payment.fail_refund(self.refund_id, reason)
 
     async def send(self, processor: PaymentProcessor, payment: Payment) -> Record:
         refund = payment.find_refund(self.refund_id)
         result = await processor.refund(
             payment.processor_reference, refund.amount, idempotency_key=refund.refund_id, reason=refund.reason
         )
-        if result.succeeded:
-            return lambda p: p.complete_refund(refund.refund_id, result.reference)
-        return self.undo
+        # SUCCEEDED or FAILED at once, or PENDING (accepted: it may still fail; a webhook settles it)
+        return lambda p: p.record_refund_answer(refund.refund_id, result)
 
 
 PendingCall = PaymentCall | RefundCall

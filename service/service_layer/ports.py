@@ -51,6 +51,21 @@ class PaymentRepository(Protocol):
         """(merchant_id, payment_id) of the payment the processor calls ``reference``."""
         ...
 
+    async def requiring_review(self, limit: int) -> list[Payment]:
+        """Payments marked for a person (review_reason set), oldest change first."""
+        ...
+
+    async def count_requiring_review(self) -> int: ...
+
+    async def history(self, payment_id: str) -> list[tuple[int, str, str]] | None:
+        """(sequence, type, status after it) of the payment's events; None without an event log."""
+        ...
+
+    async def all_ids(self, after: str, limit: int, merchants: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+        """(merchant_id, payment_id) of every payment after ``after`` (of ``merchants`` when given),
+        in payment id order."""
+        ...
+
 
 class WebhookEvents(Protocol):
     async def record(self, event_id: str, *, processor: str, type: str, outcome: str, payment_id: str) -> bool:

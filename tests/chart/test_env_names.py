@@ -44,6 +44,10 @@ NOT_IN_CHART = {
     "GRAPHQL_MAX_COMPLEXITY": "docs/graphql.md#limits: the chart uses the process defaults",
     "GRAPHQL_MAX_BODY_BYTES": "docs/graphql.md#limits: the chart uses the process defaults",
     "GRAPHQL_GRPC_TIMEOUT_SECONDS": "the default deadline",
+    "INHOUSE_IDEMPOTENCY_RETENTION_SECONDS": "the documented default (24 h, as Stripe)",
+    "INHOUSE_WEBHOOK_SECRET": "the chart runs no in-house simulator, so nothing signs in-house webhooks there;"
+                              " unset, POST /webhooks/inhouse is refused (FAILED_PRECONDITION)",
+    "INHOUSE_WEBHOOK_URL": "read by `payment-service inhouse-simulator`, a local-development process only",
     "WEBHOOK_ALLOW_LOOPBACK": "local development only (make run); never in a cluster",
     "WEBHOOK_BACKOFF_BASE_SECONDS": "docs/webhooks.md: the documented retry schedule",
     "WEBHOOK_BACKOFF_MAX_SECONDS": "docs/webhooks.md: the documented retry schedule",

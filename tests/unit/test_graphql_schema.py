@@ -46,13 +46,14 @@ def test_root_fields_and_arguments_keep_the_api_names():
 
 
 @pytest.mark.parametrize("graphql_type, message", [
-    ("Payment", pb.Payment), ("Refund", pb.Refund), ("PaymentInput", pb.CreatePaymentRequest),
-    ("Event", epb.Event)])
+    ("Payment", pb.Payment), ("Refund", pb.Refund), ("Dispute", pb.Dispute),
+    ("PaymentInput", pb.CreatePaymentRequest), ("Event", epb.Event)])
 def test_types_mirror_the_proto_messages_field_for_field(graphql_type, message):
     assert field_names(graphql_type) == [field.name for field in message.DESCRIPTOR.fields]
 
 
-@pytest.mark.parametrize("enum", [pb.PaymentStatus, pb.CaptureMethod, pb.PaymentAction, pb.RefundStatus])
+@pytest.mark.parametrize("enum", [pb.PaymentStatus, pb.CaptureMethod, pb.PaymentAction, pb.RefundStatus,
+                                  pb.DisputeStatus])
 def test_enums_have_the_proto_value_names(enum):
     graphql_enum = SCHEMA.get_type(enum.DESCRIPTOR.name)
     assert isinstance(graphql_enum, GraphQLEnumType)

@@ -291,7 +291,8 @@ async def test_reconcile_resends_a_pending_refund_and_a_lost_authorization(world
 
 
 async def test_reconcile_leaves_what_the_processor_cannot_reach(world):
-    world.processor.script("authorize", Outcome.ANSWER_LOST).script("authorize", Outcome.UNAVAILABLE)
+    # reconciliation looks before it re-sends: the lookup itself cannot reach the processor
+    world.processor.script("authorize", Outcome.ANSWER_LOST).script("find_payment", Outcome.UNAVAILABLE)
     lost = await create_payment(create(), world.deps)
     report = await reconcile(world.deps, older_than=timedelta(0))
     assert (report.examined, report.errors) == (1, 1)

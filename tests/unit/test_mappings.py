@@ -17,9 +17,9 @@ import pytest
 from service.adapters import repository
 from service.adapters.processors.inhouse import postgres_ledger
 from service.adapters.processors.inhouse.records import LedgerPayment, LedgerRefund
-from service.adapters.tables import inhouse_payments, inhouse_refunds, payments, refunds
-from service.domain.model import CaptureMethod, Payment, PendingAction, Refund, RefundStatus, Status
-from service.domain.processor import ProcessorStatus
+from service.adapters.tables import disputes, inhouse_payments, inhouse_refunds, payments, refunds
+from service.domain.model import CaptureMethod, Dispute, Payment, PendingAction, Refund, RefundStatus, Status
+from service.domain.processor import DisputeStatus, ProcessorStatus
 from service.domain.snapshot import from_snapshot, state_fields, to_snapshot
 from service.entrypoints.grpc import convert
 from service.gen.payment.v1 import payment_pb2 as pb
@@ -38,7 +38,14 @@ def columns(table) -> set[str]:
 
 def refund(n: int, status: RefundStatus) -> Refund:
     return Refund(f"re_{n:026d}", 100 * n, f"reason {n}", status,
-                  datetime(2026, 1, 2, 3, 4, 5, 600000 + n, tzinfo=UTC), f"ih_re_{n}")
+                  datetime(2026, 1, 2, 3, 4, 5, 600000 + n, tzinfo=UTC), f"ih_re_{n}", f"failure {n}")
+
+
+def dispute(n: int) -> Dispute:
+    return Dispute(f"dp_{n:026d}", f"du_{n}", 100 * n, "fraudulent", DisputeStatus.UNDER_REVIEW,
+                   datetime(2026, 1, 3, 3, 4, 5, n, tzinfo=UTC), datetime(2026, 1, 4, 3, 4, 5, n, tzinfo=UTC),
+                   datetime(2026, 1, 9, tzinfo=UTC), funds_withdrawn=True, funds_reinstated=True,
+                   evidence_submitted=True)
 
 
 def full_payment(**changes) -> Payment:
@@ -49,6 +56,7 @@ def full_payment(**changes) -> Payment:
         payment_method="pm_card_visa", customer_id="cus_1", description="tea and cake",
         metadata={"order": "42", "note": "ünïcode"}, processor_reference="ih_abc", amount_captured=5000,
         amount_refunded=100, refunds=[refund(1, RefundStatus.SUCCEEDED), refund(2, RefundStatus.PENDING)],
+        amount_disputed=300, disputes=[dispute(3)], review_reason="no trace at the processor",
         failure_code="none_yet", failure_message="a message", pending_action=PendingAction.CAPTURE,
         pending_amount=4000, created_at=datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=UTC),
         updated_at=datetime(2026, 1, 1, 12, 0, 1, 654321, tzinfo=UTC), version=7,
@@ -69,8 +77,9 @@ def test_the_sample_sets_every_field_so_the_round_trips_cover_them():
 
 
 def test_payment_columns_are_the_payment_fields():
-    assert columns(payments) == names(Payment) - {"refunds"}
+    assert columns(payments) == names(Payment) - {"refunds", "disputes"}
     assert columns(refunds) == names(Refund) | {"payment_id"}
+    assert columns(disputes) == names(Dispute) | {"payment_id"}
 
 
 @pytest.mark.parametrize("pending", [PendingAction.CAPTURE, None])
@@ -78,9 +87,11 @@ def test_domain_row_domain(pending):
     payment = full_payment(pending_action=pending)
     row = repository.payment_row(payment)
     refund_rows = [repository.refund_row(payment.payment_id, r) for r in payment.refunds]
+    dispute_rows = [repository.dispute_row(payment.payment_id, d) for d in payment.disputes]
     assert set(row) == columns(payments) and all(set(r) == columns(refunds) for r in refund_rows)
+    assert all(set(d) == columns(disputes) for d in dispute_rows)
     assert row["status"] == "PROCESSING" and isinstance(row["created_at"], datetime)
-    assert repository.payment_from_rows(row, refund_rows) == payment
+    assert repository.payment_from_rows(row, refund_rows, dispute_rows) == payment
 
 
 # ---- domain <-> snapshot (JSON) ------------------------------------------------------------------------
@@ -108,12 +119,16 @@ def proto_fields(message) -> set[str]:
 
 
 def test_every_proto_payment_field_and_every_domain_field_has_a_mapping():
-    mapped = {*convert.PAYMENT_SAME, *convert.PAYMENT_ENUMS, "metadata", "refunds"}
+    mapped = {*convert.PAYMENT_SAME, *convert.PAYMENT_ENUMS, "metadata", "refunds", "disputes"}
     assert proto_fields(pb.Payment) == mapped | set(convert.PAYMENT_TIMES)
     assert names(Payment) == mapped | set(convert.PAYMENT_TIMES.values()) | set(convert.PAYMENT_INTERNAL)
     refund_mapped = {*convert.REFUND_SAME, "status"}
     assert proto_fields(pb.Refund) == refund_mapped | set(convert.REFUND_TIMES)
     assert names(Refund) == refund_mapped | set(convert.REFUND_TIMES.values()) | set(convert.REFUND_INTERNAL)
+    dispute_mapped = {*convert.DISPUTE_SAME, "status"}
+    dispute_times = {**convert.DISPUTE_TIMES, **convert.DISPUTE_OPTIONAL_TIMES}
+    assert proto_fields(pb.Dispute) == dispute_mapped | set(dispute_times)
+    assert names(Dispute) == dispute_mapped | set(dispute_times.values()) | set(convert.DISPUTE_INTERNAL)
 
 
 def test_every_domain_status_has_a_proto_status():
@@ -130,6 +145,7 @@ def test_domain_proto_domain(status):
     shown = dataclasses.replace(
         payment, pending_action=None, pending_amount=0, version=1,
         refunds=[dataclasses.replace(r, processor_reference="") for r in payment.refunds],
+        disputes=[dataclasses.replace(d, funds_withdrawn=False, funds_reinstated=False) for d in payment.disputes],
     )
     assert convert.payment_from_pb(wire) == shown
 
@@ -139,7 +155,7 @@ def test_domain_proto_domain(status):
 
 def test_ledger_columns_are_the_ledger_record_fields():
     assert columns(inhouse_payments) == names(LedgerPayment) | {"created_at", "updated_at"}
-    assert columns(inhouse_refunds) == names(LedgerRefund) | {"created_at"}
+    assert columns(inhouse_refunds) == names(LedgerRefund) | {"created_at", "failure_reason", "announced"}
 
 
 def test_ledger_record_row_record():

@@ -528,13 +528,13 @@ def test_create_parameters(capture, method):
 @pytest.mark.parametrize(
     ("reason", "extra"),
     [
-        ("", {}),
-        ("duplicate", {"reason": "duplicate"}),
-        ("changed my mind", {"metadata": {"reason": "changed my mind"}}),
+        ("", {"metadata": {"refund_id": "re_1"}}),
+        ("duplicate", {"reason": "duplicate", "metadata": {"refund_id": "re_1"}}),
+        ("changed my mind", {"metadata": {"refund_id": "re_1", "reason": "changed my mind"}}),
     ],
 )
-def test_refund_parameters_only_send_stripe_reasons_as_reason(reason, extra):
-    assert stripe_adapter._refund_params("pi_1", 300, reason) == {
+def test_refund_parameters_only_send_stripe_reasons_as_reason_and_name_our_refund(reason, extra):
+    assert stripe_adapter._refund_params("pi_1", 300, reason, refund_id="re_1") == {
         "payment_intent": "pi_1",
         "amount": 300,
         **extra,

@@ -197,7 +197,8 @@ def _walk_field(field: descriptor.FieldDescriptor, value: object, path: str, dep
 
 
 def _is_repeated(field: descriptor.FieldDescriptor) -> bool:
-    repeated = getattr(field, "is_repeated", None)  # newer protobuf: no `label` on upb descriptors
+    # newer protobuf has is_repeated (and no label on upb descriptors); older ones only label
+    repeated = getattr(field, "is_repeated", None)
     if repeated is not None:
         return bool(repeated)
     return field.label == descriptor.FieldDescriptor.LABEL_REPEATED

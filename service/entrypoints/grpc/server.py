@@ -31,6 +31,7 @@ from .servicer import PaymentServicer
 log = logging.getLogger(__name__)
 
 PAYMENT_SERVICE = pb.DESCRIPTOR.services_by_name["PaymentService"].full_name
+REVIEW_INTERVAL_SECONDS = 60
 HEALTH_INTERVAL_SECONDS = 5.0
 
 
@@ -100,6 +101,7 @@ async def run(app: App, address: str, *, ready: asyncio.Event | None = None) -> 
     await server.start()
     stop_metrics = _serve_metrics(app)
     watcher = asyncio.create_task(checker.watch())
+    reviews = asyncio.create_task(_watch_reviews(app))
     log.info("payment service listening", extra={"address": address, "port": port})
     if ready is not None:
         ready.set()
@@ -114,9 +116,21 @@ async def run(app: App, address: str, *, ready: asyncio.Event | None = None) -> 
     await checker.shutting_down()
     await server.stop(app.settings.shutdown_grace_seconds)
     watcher.cancel()
+    reviews.cancel()
     await app.close()
     stop_metrics()
     log.info("stopped")
+
+
+async def _watch_reviews(app: App) -> None:
+    """Keep the payment_requiring_review gauge (alert PaymentRequiresReview) in step with the database."""
+    while True:
+        try:
+            async with app.deps.uow() as uow:
+                metrics.REVIEW_REQUIRED.set(await uow.payments.count_requiring_review())
+        except Exception as exc:  # the gauge must never take the server down
+            log.warning("review gauge refresh failed", extra={"error": type(exc).__name__})
+        await asyncio.sleep(REVIEW_INTERVAL_SECONDS)
 
 
 def _serve_metrics(app: App) -> Callable[[], None]:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from service.domain.errors import ProcessorDeclined
-from service.domain.processor import ProcessorPayment, ProcessorRefund, ProcessorStatus
+from service.domain.processor import ProcessorPayment, ProcessorRefund, ProcessorRefundStatus, ProcessorStatus
 
 from .records import LedgerPayment, LedgerRefund
 
@@ -24,7 +24,8 @@ def payment_result(payment: LedgerPayment) -> dict[str, Any]:
 
 
 def refund_result(refund: LedgerRefund) -> dict[str, Any]:
-    return {"refund": {"reference": refund.reference, "amount": refund.amount, "succeeded": True}}
+    return {"refund": {"reference": refund.reference, "amount": refund.amount, "status": refund.status,
+                       "refund_id": refund.refund_id, "payment_reference": refund.payment_reference}}
 
 
 def decline_result(payment: LedgerPayment) -> dict[str, Any]:
@@ -37,7 +38,10 @@ def decode(result: Mapping[str, Any]) -> ProcessorPayment | ProcessorRefund:
         declined = result["declined"]
         raise ProcessorDeclined(declined["message"], code=declined["code"])
     if "refund" in result:
-        return ProcessorRefund(**result["refund"])
+        refund = dict(result["refund"])
+        refund.pop("succeeded", None)  # results stored before refunds had a status all succeeded
+        refund["status"] = ProcessorRefundStatus(refund.get("status", "SUCCEEDED"))
+        return ProcessorRefund(**refund)
     payment = dict(result["payment"])
     return ProcessorPayment(**{**payment, "status": ProcessorStatus(payment["status"])})
 

@@ -33,6 +33,14 @@ class LedgerTransaction(Protocol):
 
     async def add_refund(self, refund: LedgerRefund) -> None: ...
 
+    async def payment_for(self, payment_id: str) -> LedgerPayment | None:
+        """The payment made for our ``payment_id`` (a lookup, no lock): reconciliation looks before re-sending."""
+        ...
+
+    async def stored_result(self, key: str) -> StoredResult | None:
+        """What the call with idempotency key ``key`` answered, if it happened."""
+        ...
+
 
 class Ledger(Protocol):
     def transaction(self) -> contextlib.AbstractAsyncContextManager[LedgerTransaction]:

@@ -41,6 +41,13 @@ class _MemoryTransaction:
     async def add_refund(self, refund: LedgerRefund) -> None:
         self._refunds[refund.reference] = refund
 
+    async def payment_for(self, payment_id: str) -> LedgerPayment | None:
+        payments = {**self._ledger.payments, **self._payments}
+        return next((p for p in payments.values() if p.payment_id == payment_id), None)
+
+    async def stored_result(self, key: str) -> StoredResult | None:
+        return self._keys.get(key) or self._ledger.keys.get(key)
+
     def commit(self) -> None:
         self._ledger.payments.update(self._payments)
         self._ledger.refunds.update(self._refunds)

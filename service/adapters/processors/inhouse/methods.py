@@ -90,6 +90,10 @@ SIMULATED_METHODS: dict[str, SimulatedMethod] = {
             "approved; every new refund is recorded but its answer is lost",
             refund=Fault.ANSWER_LOST,
         ),
+        # Things that happen later (simulator.py plays them and sends the webhooks):
+        _approve("pm_card_refundFail", "approved; a refund is accepted as PENDING, then fails"),
+        _approve("pm_card_createDispute", "approved; once captured, the charge is disputed (a chargeback)"),
+        _approve("pm_card_createDisputeInquiry", "approved; once captured, an inquiry is opened (no money moves)"),
     )
 }
 

@@ -82,6 +82,16 @@ class _PostgresTransaction:
     async def add_refund(self, refund: LedgerRefund) -> None:
         await self._connection.execute(inhouse_refunds.insert().values(dataclasses.asdict(refund)))
 
+    async def payment_for(self, payment_id: str) -> LedgerPayment | None:
+        query = select(inhouse_payments).where(inhouse_payments.c.payment_id == payment_id)
+        row = (await self._connection.execute(query)).first()
+        return None if row is None else _payment_from_row(row)
+
+    async def stored_result(self, key: str) -> StoredResult | None:
+        keys = inhouse_idempotency_keys
+        row = (await self._connection.execute(select(keys).where(keys.c.key == key))).first()
+        return None if row is None else StoredResult(row.fingerprint, row.result or {})
+
 
 class PostgresLedger:
     """The ledger in PostgreSQL (tables from migration 0002), one short transaction per call.

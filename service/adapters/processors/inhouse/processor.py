@@ -11,10 +11,18 @@ import dataclasses
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from service.domain.errors import ProcessorInvalidRequest, ProcessorOutcomeUnknown, ProcessorUnavailable
-from service.domain.processor import AuthorizeRequest, ProcessorPayment, ProcessorRefund, ProcessorStatus
+from service.domain.processor import (
+    AuthorizeRequest,
+    DisputeEvidence,
+    ProcessorDispute,
+    ProcessorPayment,
+    ProcessorRefund,
+    ProcessorStatus,
+)
 
 from . import codec
 from .codec import decline_result, decode, payment_result, refund_result
@@ -30,6 +38,9 @@ if TYPE_CHECKING:
     from service.config import Settings
 
 log = logging.getLogger(__name__)
+
+# How long the in-house processor declares it keeps idempotency keys, unless configured.
+DEFAULT_RETENTION = timedelta(hours=24)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,18 +58,23 @@ class InHouseProcessor:
 
     name = "inhouse"
 
-    def __init__(self, ledger: Ledger | None = None) -> None:
+    def __init__(self, ledger: Ledger | None = None, *,
+                 idempotency_retention: timedelta = DEFAULT_RETENTION) -> None:
         self.ledger: Ledger = ledger if ledger is not None else InMemoryLedger()
+        # The ledger keeps keys for ever; the declared retention is what reconciliation trusts
+        # (configurable so that the "too old to re-send" path can be exercised).
+        self.idempotency_retention = idempotency_retention
 
     @classmethod
     def from_settings(cls, settings: Settings, *, engine: AsyncEngine | None = None) -> InHouseProcessor:
         """PostgreSQL ledger on ``engine``; without one, an in-memory ledger (one process only)."""
+        retention = timedelta(seconds=settings.inhouse_idempotency_retention_seconds)
         if engine is None:
             log.warning(
                 "in-house processor: no database engine, using an in-memory ledger (single process only)"
             )
-            return cls(InMemoryLedger())
-        return cls(PostgresLedger(engine))
+            return cls(InMemoryLedger(), idempotency_retention=retention)
+        return cls(PostgresLedger(engine), idempotency_retention=retention)
 
     # ---- the port ----
 
@@ -90,7 +106,7 @@ class InHouseProcessor:
     ) -> ProcessorRefund:
         fingerprint = codec.fingerprint("refund", reference=reference, amount=amount)
         return await self._execute(
-            idempotency_key, fingerprint, lambda tx: self._refund(tx, reference, amount, reason)
+            idempotency_key, fingerprint, lambda tx: self._refund(tx, reference, amount, reason, idempotency_key)
         )
 
     async def cancel(self, reference: str, *, idempotency_key: str) -> ProcessorPayment:
@@ -103,6 +119,45 @@ class InHouseProcessor:
         if payment is None:
             raise ProcessorInvalidRequest(f"no such in-house payment {reference!r}")
         return payment.view()
+
+    # ---- looking before re-sending (reconciliation) ----
+
+    async def find_payment(self, payment_id: str) -> ProcessorPayment | None:
+        async with self.ledger.transaction() as tx:
+            payment = await tx.payment_for(payment_id)
+        return None if payment is None else payment.view()
+
+    async def find_refund(self, reference: str, refund_id: str) -> ProcessorRefund | None:
+        """Our refund id is the refund call's idempotency key: the ledger's stored answer to it."""
+        async with self.ledger.transaction() as tx:
+            stored = await tx.stored_result(refund_id)
+        if stored is None or "refund" not in stored.result:
+            return None
+        return dataclasses.replace(decode(stored.result), refund_id=refund_id, payment_reference=reference)
+
+    # ---- disputes (opened and decided later by simulator.py) ----
+
+    async def update_dispute(
+        self, reference: str, evidence: DisputeEvidence, *, submit: bool, idempotency_key: str
+    ) -> ProcessorDispute:
+        """Disputes live in the PostgreSQL ledger; a repeat is harmless: the same evidence gives the
+        same state, and submitted evidence is final."""
+        from . import simulator
+
+        return await simulator.update_dispute(self._engine_for_disputes(reference), reference, evidence,
+                                              submit=submit)
+
+    async def close_dispute(self, reference: str, *, idempotency_key: str) -> ProcessorDispute:
+        from . import simulator
+
+        return await simulator.close_dispute(self._engine_for_disputes(reference), reference)
+
+    def _engine_for_disputes(self, reference: str) -> AsyncEngine:
+        engine = getattr(self.ledger, "engine", None) or getattr(self.ledger, "_engine", None)
+        if engine is None:
+            raise ProcessorInvalidRequest(
+                f"no such in-house dispute {reference!r} (disputes need the PostgreSQL ledger)")
+        return engine
 
     # ---- one idempotent call ----
 
@@ -169,7 +224,8 @@ class InHouseProcessor:
         await tx.update_payment(captured)
         return _Outcome(payment_result(captured), answer_lost=fault is Fault.ANSWER_LOST)
 
-    async def _refund(self, tx: LedgerTransaction, reference: str, amount: int, reason: str) -> _Outcome:
+    async def _refund(self, tx: LedgerTransaction, reference: str, amount: int, reason: str,
+                      refund_id: str) -> _Outcome:
         payment = await _locked_payment(tx, reference)
         _expect_status(payment, ProcessorStatus.CAPTURED, "refunded")
         _require_positive(amount)
@@ -181,7 +237,8 @@ class InHouseProcessor:
             )
         fault = resolve_method(payment.payment_method).fault("refund")
         _raise_if_unavailable(fault)
-        refund = LedgerRefund(_new_reference("ih_re_"), reference, amount, reason)
+        status = "PENDING" if payment.payment_method == "pm_card_refundFail" else "SUCCEEDED"
+        refund = LedgerRefund(_new_reference("ih_re_"), reference, amount, reason, status, refund_id)
         await tx.add_refund(refund)
         await tx.update_payment(
             dataclasses.replace(payment, amount_refunded=payment.amount_refunded + amount)

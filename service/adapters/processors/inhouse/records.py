@@ -47,6 +47,8 @@ class LedgerRefund:
     payment_reference: str
     amount: int
     reason: str = ""
+    status: str = "SUCCEEDED"  # PENDING for pm_card_refundFail until the simulator fails it
+    refund_id: str = ""  # the caller's id for it (the refund call's idempotency key)
 
 
 @dataclasses.dataclass(frozen=True)
