@@ -24,13 +24,12 @@ from prometheus_client import Counter, Gauge, Histogram
 from ..adapters import delivery_queue
 from ..adapters.event_log import sequence
 from ..bootstrap import make_engine
-from ..config import Settings
+from ..config import Settings, WebhookSettings
 from ..domain.model import utcnow
 from ..observability import metrics
 from ..service_layer.delivery import AttemptResult, decide
 from ..service_layer.signing import EVENT_ID_HEADER, SIGNATURE_HEADER, sign
 from ..service_layer.webhook_urls import UrlRefused, check_url
-from ..webhook_settings import WebhookSettings
 
 log = logging.getLogger("service.deliver")
 USER_AGENT = "payment-service-webhooks/1"

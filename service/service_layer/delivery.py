@@ -34,7 +34,7 @@ import dataclasses
 import random
 from datetime import datetime, timedelta
 
-from ..webhook_settings import WebhookSettings
+from .webhook_urls import WebhookSettings
 
 DELIVERED, RETRY, FAILED, GONE = "delivered", "retry", "failed", "gone"
 

@@ -15,11 +15,10 @@ from ..domain import errors
 from ..domain.events import EVENT_TYPES
 from ..domain.ids import ENDPOINT_ID, new_endpoint_id
 from ..domain.model import utcnow
-from ..webhook_settings import WebhookSettings
 from .dependencies import Dependencies
 from .events import _decode_token, _encode_token, _page_size, check_event_id, get_event
 from .signing import new_secret
-from .webhook_urls import check_url
+from .webhook_urls import WebhookSettings, check_url
 
 MAX_ENDPOINTS = 16
 MAX_DESCRIPTION = 1000

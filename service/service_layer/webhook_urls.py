@@ -17,12 +17,24 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from ..domain.errors import InvalidArgument
-from ..webhook_settings import WebhookSettings
 
 MAX_URL_LENGTH = 2048
+
+
+class WebhookSettings(Protocol):
+    """What the webhook rules read (service.config.WebhookSettings provides it)."""
+
+    allow_loopback: bool
+    allowed_networks: tuple
+    backoff_base_seconds: float
+    backoff_max_seconds: float
+
+    @property
+    def retry_window_seconds(self) -> float: ...
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 

@@ -16,12 +16,11 @@ from chart_env import REPO, VALUE_SETS
 from common.env import variables
 from devtools.settings import DevSettings
 from gateway.config import GraphQLSettings
-from service.config import Settings
-from service.webhook_settings import WebhookSettings
+from service.config import Settings, WebhookSettings
 
 pytestmark = pytest.mark.chart
 
-# The service reads Settings and its webhook part (service/webhook_settings.py).
+# The service reads Settings and its webhook part (WebhookSettings in service/config.py).
 SERVICE = {**variables(Settings), **variables(WebhookSettings)}
 GATEWAY, DEV = variables(GraphQLSettings), variables(DevSettings)
 PROGRAM_SETTINGS = {"payment-service": SERVICE, "payment-graphql": GATEWAY}

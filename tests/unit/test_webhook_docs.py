@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from service.config import WebhookSettings
 from service.service_layer.delivery import DELIVERED, FAILED, GONE, RETRY, AttemptResult, decide
 from service.service_layer.signing import new_secret, sign
-from service.webhook_settings import WebhookSettings
 
 pytestmark = pytest.mark.unit
 DOC = pathlib.Path(__file__).resolve().parents[2] / "docs" / "webhooks.md"

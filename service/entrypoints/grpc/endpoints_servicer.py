@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import grpc
 
+from ...config import WebhookSettings
 from ...gen.payment.v1 import events_pb2 as epb
 from ...service_layer import webhook_endpoints as endpoints
 from ...service_layer.dependencies import Dependencies
-from ...webhook_settings import WebhookSettings
 from .convert import _timestamp
 from .servicer import rpc
 

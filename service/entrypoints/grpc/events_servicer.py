@@ -11,13 +11,13 @@ from datetime import UTC
 
 import grpc
 
+from ...config import WebhookSettings
 from ...domain.snapshot import from_snapshot
 from ...gen.payment.v1 import events_pb2 as epb
 from ...gen.payment.v1 import events_pb2_grpc
 from ...service_layer import events as event_queries
 from ...service_layer.dependencies import Dependencies
 from ...service_layer.events import EventFilter, Heartbeat, ListEvents, StoredEvent
-from ...webhook_settings import WebhookSettings
 from .convert import _timestamp, payment_to_pb
 from .endpoints_servicer import EndpointRpcs
 from .servicer import authenticate, metadata_of, rpc
