@@ -154,3 +154,67 @@ async def test_the_validator_answers_envoy_with_a_json_status_naming_the_field()
     assert body["details"][0]["field_violations"][0] == {
         "field": "amout", "reason": "UNKNOWN_FIELD",
         "description": "unknown field: payment.v1.ProcessPaymentRequest has no field 'amout'"}
+
+
+def nested_rules() -> BodyRules:
+    """A synthetic API with every shape the walk must follow: nested, repeated and map-valued
+    messages, a free-form Struct, and a rule whose body is one field."""
+    from google.api import annotations_pb2
+    from google.protobuf import descriptor_pb2, struct_pb2
+
+    F = descriptor_pb2.FieldDescriptorProto
+    struct_file = descriptor_pb2.FileDescriptorProto()
+    struct_pb2.DESCRIPTOR.CopyToProto(struct_file)
+    file = descriptor_pb2.FileDescriptorProto(name="t/v1/t.proto", package="t.v1", syntax="proto3",
+                                              dependency=["google/protobuf/struct.proto"])
+    item = file.message_type.add(name="Item")
+    item.field.add(name="sku", number=1, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL, json_name="sku")
+    item.field.add(name="unit_price", number=2, type=F.TYPE_INT64, label=F.LABEL_OPTIONAL, json_name="unitPrice")
+    request = file.message_type.add(name="Request")
+    entry = request.nested_type.add(name="ByKeyEntry")
+    entry.options.map_entry = True
+    entry.field.add(name="key", number=1, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL, json_name="key")
+    entry.field.add(name="value", number=2, type=F.TYPE_MESSAGE, type_name=".t.v1.Item", label=F.LABEL_OPTIONAL,
+                    json_name="value")
+    for number, (name, kind, type_name, label) in enumerate([
+            ("id", F.TYPE_STRING, "", F.LABEL_OPTIONAL),
+            ("item", F.TYPE_MESSAGE, ".t.v1.Item", F.LABEL_OPTIONAL),
+            ("items", F.TYPE_MESSAGE, ".t.v1.Item", F.LABEL_REPEATED),
+            ("by_key", F.TYPE_MESSAGE, ".t.v1.Request.ByKeyEntry", F.LABEL_REPEATED),
+            ("extra", F.TYPE_MESSAGE, ".google.protobuf.Struct", F.LABEL_OPTIONAL)], start=1):
+        field = request.field.add(name=name, number=number, type=kind, label=label,
+                                  json_name={"by_key": "byKey"}.get(name, name))
+        if type_name:
+            field.type_name = type_name
+    service = file.service.add(name="Things")
+    do = service.method.add(name="Do", input_type=".t.v1.Request", output_type=".t.v1.Request")
+    do.options.Extensions[annotations_pb2.http].post = "/v1/things/{id}:do"
+    do.options.Extensions[annotations_pb2.http].body = "*"
+    put = service.method.add(name="Put", input_type=".t.v1.Request", output_type=".t.v1.Request")
+    put.options.Extensions[annotations_pb2.http].patch = "/v1/things/{id=things/*}"
+    put.options.Extensions[annotations_pb2.http].body = "item"
+    return BodyRules.from_descriptor_set(
+        descriptor_pb2.FileDescriptorSet(file=[struct_file, file]).SerializeToString())
+
+
+DO, PUT = ("POST", "/v1/things/t1:do"), ("PATCH", "/v1/things/things/t1")
+
+
+@pytest.mark.parametrize(("where", "body", "field", "reason"), [
+    (DO, {"item": {"sku": "a", "unitPrise": 5}}, "item.unitPrise", "UNKNOWN_FIELD"),
+    (DO, {"items": [{"sku": "a"}, {"sku": "b", "qty": 2}]}, "items[1].qty", "UNKNOWN_FIELD"),
+    (DO, {"by_key": {"x": {"sku": "a"}, "y": {"skew": "b"}}}, "by_key['y'].skew", "UNKNOWN_FIELD"),
+    (DO, b'{"byKey": {"x": {"sku": "a", "sku": "b"}}}', "by_key['x'].sku", "DUPLICATE_FIELD"),
+    (DO, b'{"extra": {"free": {"form": 1, "form": 2}}}', "extra.free.form", "DUPLICATE_FIELD"),
+    (PUT, {"sku": "a", "id": "t1"}, "id", "UNKNOWN_FIELD"),  # the body is `item`, not the request
+])
+def test_the_walk_follows_nested_repeated_and_map_valued_messages(where, body, field, reason):
+    violation = check(nested_rules(), where, body)
+    assert violation is not None and (violation.field, violation.reason) == (field, reason)
+
+
+def test_free_form_and_well_formed_nested_bodies_pass():
+    rules = nested_rules()
+    assert check(rules, DO, {"id": "t1", "item": {"sku": "a", "unitPrice": "5"}, "items": [{"sku": "b"}],
+                             "byKey": {"x": {"unit_price": 1}}, "extra": {"anything": {"goes": [1, {"a": 2}]}}}) is None
+    assert check(rules, PUT, {"sku": "a", "unit_price": 3}) is None
