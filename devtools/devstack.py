@@ -226,9 +226,13 @@ class LocalStack:
             self.children.append(redis_server(dev.redis_port, self.log_dir))
             env["REDIS_URL"] = f"redis://127.0.0.1:{dev.redis_port}/0"
         migrate(env["DATABASE_URL"])
+        if not env.get("WEBHOOK_ALLOW_LOOPBACK", "").strip():
+            env["WEBHOOK_ALLOW_LOOPBACK"] = "true"  # local development: webhooks to a local receiver
         payment = Child("payment-service", [str(VENV_BIN / "payment-service"), "serve"], env=env, log_dir=self.log_dir)
         self.children.append(payment)
         wait_for_port(service.grpc_port, process=payment)
+        self.children.append(Child("deliver", [str(VENV_BIN / "payment-service"), "deliver"], env=env,
+                                   log_dir=self.log_dir))
         if (VENV_BIN / "payment-graphql").exists() and dev.local_graphql:
             self._start_graphql(service.grpc_port, gateway.port)
             self.urls["graphql"] = f"http://localhost:{dev.envoy_port}/graphql"

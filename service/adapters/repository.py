@@ -17,6 +17,7 @@ from ..service_layer.ports import Claim, ClaimKind, PageCursor, PaymentFilter
 from .event_log import EventJournal, SqlEventReader
 from .event_tables import events
 from .tables import disputes, idempotency_keys, payments, refunds, webhook_events
+from .webhook_store import SqlWebhookEndpoints
 
 # The one mapping between the domain and the rows: columns are named as the dataclass fields
 # (domain/snapshot.py's plain values); a refund row adds its payment_id. A unit test fails when a
@@ -304,6 +305,7 @@ class SqlUnitOfWork:
         self.journal = EventJournal(self.connection)
         self.payments = SqlPaymentRepository(self.connection, self.journal)
         self.events = SqlEventReader(self.connection)
+        self.endpoints = SqlWebhookEndpoints(self.connection)
         self.idempotency = SqlIdempotencyStore(self.connection)
         self.webhook_events = SqlWebhookEvents(self.connection)
         return self

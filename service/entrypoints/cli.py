@@ -1,5 +1,5 @@
-"""`payment-service`: serve, migrate, reconcile, audit, inhouse-simulator and edge-validator (one image,
-the chart picks the command)."""
+"""`payment-service`: serve, migrate, reconcile, audit, deliver, prune-events, inhouse-simulator and
+edge-validator (one image, the chart picks the command)."""
 
 from __future__ import annotations
 
@@ -51,11 +51,40 @@ def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
             report = await reconcile(app.deps, older_than=timedelta(seconds=args.older_than))
             pruned = await prune_idempotency_keys(
                 app.deps, timedelta(hours=settings.idempotency_retention_hours))
+            events = await _prune_events(app.engine, settings)
         finally:
             await app.close()
-        return {**report.__dict__, "idempotency_keys_pruned": pruned}
+        return {**report.__dict__, "idempotency_keys_pruned": pruned, "events_pruned": events}
 
     print(json.dumps(asyncio.run(run())))
+    return 0
+
+
+async def _prune_events(engine, settings: Settings) -> dict:
+    from ..adapters.delivery_queue import prune
+    from ..domain.model import utcnow
+
+    return await prune(engine, utcnow() - timedelta(days=settings.webhooks.event_retention_days))
+
+
+def _prune(args: argparse.Namespace, settings: Settings) -> int:
+    from ..bootstrap import make_engine
+
+    async def run() -> dict:
+        engine = make_engine(settings)
+        try:
+            return await _prune_events(engine, settings)
+        finally:
+            await engine.dispose()
+
+    print(json.dumps({"events_pruned": asyncio.run(run())}))
+    return 0
+
+
+def _deliver(args: argparse.Namespace, settings: Settings) -> int:
+    from .deliver import main as deliver
+
+    deliver(settings)
     return 0
 
 
@@ -124,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     reconcile.add_argument("--report", action="store_true",
                            help="only list the payments marked for a person (JSON); exit 1 when there are any")
     reconcile.set_defaults(func=_reconcile)
+    commands.add_parser("deliver", help="run the webhook delivery worker").set_defaults(func=_deliver)
+    commands.add_parser("prune-events", help="delete events older than EVENT_RETENTION_DAYS (reconcile does it too)"
+                        ).set_defaults(func=_prune)
     audit = commands.add_parser("audit", help="check every payment's invariants and the processor's view (JSON);"
                                               " exit 1 on any drift")
     audit.add_argument("--processor-rate", type=float, default=20.0,

@@ -16,11 +16,13 @@ from chart_env import REPO, VALUE_SETS
 from common.env import variables
 from devtools.settings import DevSettings
 from gateway.config import GraphQLSettings
-from service.config import Settings
+from service.config import Settings, WebhookSettings
 
 pytestmark = pytest.mark.chart
 
-SERVICE, GATEWAY, DEV = variables(Settings), variables(GraphQLSettings), variables(DevSettings)
+# The service reads Settings and its webhook part (WebhookSettings in service/config.py).
+SERVICE = {**variables(Settings), **variables(WebhookSettings)}
+GATEWAY, DEV = variables(GraphQLSettings), variables(DevSettings)
 PROGRAM_SETTINGS = {"payment-service": SERVICE, "payment-graphql": GATEWAY}
 
 # Set by the chart although no settings class reads it.
@@ -45,6 +47,10 @@ NOT_IN_CHART = {
     "INHOUSE_WEBHOOK_SECRET": "the chart runs no in-house simulator, so nothing signs in-house webhooks there;"
                               " unset, POST /webhooks/inhouse is refused (FAILED_PRECONDITION)",
     "INHOUSE_WEBHOOK_URL": "read by `payment-service inhouse-simulator`, a local-development process only",
+    "WEBHOOK_ALLOW_LOOPBACK": "local development only (make run); never in a cluster",
+    "WEBHOOK_BACKOFF_BASE_SECONDS": "docs/webhooks.md: the documented retry schedule",
+    "WEBHOOK_BACKOFF_MAX_SECONDS": "docs/webhooks.md: the documented retry schedule",
+    "EVENT_RETENTION_DAYS": "docs/events.md: the documented 30 days",
 }
 
 

@@ -115,6 +115,15 @@ def test_arbitrary_json_never_raises(rules, document):
         check(rules, where, document)
 
 
+def test_a_singular_message_field_is_walked_too():
+    """UpdateWebhookEndpoint's body has a singular message field (`endpoint`) and a FieldMask."""
+    rules = BodyRules.from_descriptor_set(DESCRIPTOR.read_bytes())
+    path = "/v1/webhook_endpoints/we_01JD8X3Q6J8W7Z0V5Y4T2R1S9K"
+    assert rules.check("PATCH", path, b'{"endpoint": {"enabled": false}, "update_mask": "enabled"}') is None
+    refused = rules.check("PATCH", path, b'{"endpoint": {"enabld": false}}')
+    assert refused is not None and refused.field == "endpoint.enabld"
+
+
 async def test_the_validator_answers_envoy_with_a_json_status_naming_the_field():
     """The ext_authz servicer itself, on a real in-process gRPC server (port 0)."""
     import grpc

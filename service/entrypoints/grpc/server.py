@@ -20,10 +20,11 @@ from grpc_reflection.v1alpha import reflection
 
 from ...bootstrap import App, bootstrap
 from ...config import Settings
+from ...gen.payment.v1 import events_pb2, events_pb2_grpc, payment_pb2_grpc, webhook_pb2, webhook_pb2_grpc
 from ...gen.payment.v1 import payment_pb2 as pb
-from ...gen.payment.v1 import payment_pb2_grpc, webhook_pb2, webhook_pb2_grpc
 from ...observability import metrics
 from ..webhooks import WebhookServicer
+from .events_servicer import EventServicer
 from .interceptor import ServerInterceptor
 from .servicer import PaymentServicer
 
@@ -82,8 +83,11 @@ def create_server(app: App, address: str) -> tuple[grpc.aio.Server, int, Health]
         PaymentServicer(app.deps, app.settings.api_keys, checker.report), server
     )
     webhook_pb2_grpc.add_WebhookServiceServicer_to_server(WebhookServicer(app), server)
+    events = EventServicer(app.deps, app.settings.api_keys, app.settings.webhooks)
+    events_pb2_grpc.add_EventServiceServicer_to_server(events, server)
     health_pb2_grpc.add_HealthServicer_to_server(checker.servicer, server)
     names = [PAYMENT_SERVICE, webhook_pb2.DESCRIPTOR.services_by_name["WebhookService"].full_name,
+             events_pb2.DESCRIPTOR.services_by_name["EventService"].full_name,
              health.SERVICE_NAME, reflection.SERVICE_NAME]
     reflection.enable_server_reflection(names, server)
     port = server.add_insecure_port(address)
