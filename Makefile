@@ -38,9 +38,9 @@ check-generated: generate ## fail when committed generated code is stale
 
 lint: protodeps ## buf lint (STANDARD) and ruff
 	@$(BUF) lint
-	@$(VENV)/bin/ruff check service tests tools
+	@$(VENV)/bin/ruff check service tests tools devtools
 
-test: lint check-generated ## the whole suite: lint, generated code, unit, integration, e2e, chart
+test: lint check-generated ## the whole suite: lint, generated code, unit, integration, e2e, chart, cluster
 	@$(PYTEST) -q -p no:cacheprovider tests
 
 test-unit: ## unit tests (fakes through bootstrap)
