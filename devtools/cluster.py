@@ -13,7 +13,8 @@ process, and then deletes the directory. A failed `up` cleans up after itself.
 
 Issue 17 extends it with a real kubelet node: `up(real=True)` (make cluster-up REAL=1) calls
 `devtools.realnode.start(cluster)`, which can use `spawn`, `issue_cert`, `kubectl`, `ports` and
-`register_cleanup` below; `down` undoes whatever was registered.
+`register_cleanup` below and records itself in `state["real_node"]`; `down` then calls
+`devtools.realnode.stop(cluster)` before it stops the processes and runs the registered cleanups.
 """
 
 from __future__ import annotations
@@ -173,7 +174,14 @@ class Cluster:
         self._save()
 
     def down(self, keep_logs: bool = False) -> None:
-        """Stop every recorded process (SIGTERM, then SIGKILL), run the cleanups, delete the directory."""
+        """Stop every recorded process (SIGTERM, then SIGKILL), run the cleanups, delete the directory.
+
+        A real node (issue 17) is taken down first by `devtools.realnode.stop`, which knows its containers,
+        mounts and network; then the processes, in the reverse order of their start."""
+        if self.state.get("real_node"):
+            from devtools import realnode
+
+            realnode.stop(self)
         for proc in reversed(self.state.get("processes", [])):
             self._stop(proc)
         for argv in reversed(self.state.get("cleanups", [])):
