@@ -23,6 +23,8 @@ COPY requirements/base.in requirements/lock.txt requirements/
 RUN pip install --no-cache-dir --constraint requirements/lock.txt -r requirements/base.in
 COPY pyproject.toml ./
 COPY service/ service/
+COPY gateway/ gateway/
+COPY common/ common/
 # --no-deps: everything is already pinned above; pip check fails the build if
 # pyproject.toml gained a dependency that base.in lacks.
 RUN pip install --no-cache-dir --no-deps . && pip check
@@ -44,13 +46,15 @@ EXPOSE 50051 9464 8000 9465
 # No ENTRYPOINT: Kubernetes `args` (and Tilt's restart wrapper) choose the process.
 CMD ["payment-service", "serve"]
 
-# Tilt's live_update target: the source is synced into /app/service, which
-# shadows the installed package through PYTHONPATH.
+# Tilt's live_update target: the source is synced into /app/{service,gateway,common},
+# which shadows the installed packages through PYTHONPATH.
 FROM base AS dev
 USER 0:0
 RUN install -d -o 10001 -g 10001 /app
 USER 10001:10001
 COPY --chown=10001:10001 service/ /app/service/
+COPY --chown=10001:10001 gateway/ /app/gateway/
+COPY --chown=10001:10001 common/ /app/common/
 ENV PYTHONPATH=/app
 WORKDIR /app
 

@@ -19,7 +19,7 @@ setup: ## install everything needed, idempotently (system packages, .venv, pinne
 	@bash scripts/setup.sh
 
 run: ## run the whole local stack in the foreground (Ctrl-C stops it)
-	@$(VENV)/bin/payment-service dev
+	@$(PY) -m devtools run
 
 protodeps: ## copy google/api and google/rpc protos from googleapis-common-protos
 	@mkdir -p build/protodeps/google/api build/protodeps/google/rpc
@@ -38,7 +38,7 @@ check-generated: generate ## fail when committed generated code is stale
 
 lint: protodeps ## buf lint (STANDARD) and ruff
 	@$(BUF) lint
-	@$(VENV)/bin/ruff check service tests tools devtools
+	@$(VENV)/bin/ruff check service gateway common devtools tests tools bench
 
 test: lint check-generated ## the whole suite: lint, generated code, unit, integration, e2e, chart, cluster
 	@$(PYTEST) -q -p no:cacheprovider tests

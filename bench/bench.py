@@ -22,7 +22,7 @@ import time
 import grpc
 import httpx
 
-from service.entrypoints.devstack import LocalStack, free_port
+from devtools.devstack import LocalStack, free_port
 from service.gen.payment.v1 import payment_pb2 as pb
 from service.gen.payment.v1 import payment_pb2_grpc
 
@@ -101,7 +101,8 @@ def main() -> int:
     work = pathlib.Path(tempfile.mkdtemp(prefix="payment-bench-"))
     work.chmod(0o755)
     ports = {name: str(free_port()) for name in ("GRPC_PORT", "ENVOY_PORT", "ENVOY_ADMIN_PORT", "ENVOY_STATS_PORT",
-                                                  "METRICS_PORT", "POSTGRES_PORT", "REDIS_PORT")}
+                                                  "METRICS_PORT", "POSTGRES_PORT", "REDIS_PORT", "EDGE_VALIDATOR_PORT",
+                                                  "GRAPHQL_PORT", "GRAPHQL_METRICS_PORT")}
     env = {"API_KEYS": f"{KEY}=acct_bench", "LOCAL_GRAPHQL": "off", "LOCAL_GRPCUI": "off", "LOG_LEVEL": "WARNING",
            "DATABASE_URL": "", "REDIS_URL": "", **ports}
     stack = LocalStack(env, data_dir=work / "data", log_dir=work / "logs").start()

@@ -397,7 +397,7 @@ def run(targets: Targets, work_dir: pathlib.Path) -> Report:
 
 def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT))
-    from service.entrypoints.devstack import load_env_file
+    from devtools.devstack import load_env_file
 
     env = {**load_env_file(ROOT / ".env.example"), **load_env_file(ROOT / ".env"), **os.environ}
     api_key = next(iter(item.partition("=")[0] for item in env.get("API_KEYS", "").split(",") if item), "")

@@ -88,7 +88,8 @@ def bootstrap(
     owned_cache = _redis_cache(settings) if cache is None else None
     deps = Dependencies(uow=uow, processors=observability.instrument_processors(processors),
                         cache=cache or owned_cache or NoCache(),
-                        lease_seconds=settings.idempotency_lease_seconds)
+                        lease_seconds=settings.idempotency_lease_seconds,
+                        sequence_events=_sequencer(engine))
     app = App(settings=settings, deps=deps, engine=engine)
     if hasattr(processors, "aclose"):  # HTTP clients of the processor adapters
         app.closers.append(processors.aclose)
@@ -96,6 +97,16 @@ def bootstrap(
     if owned_cache is not None:
         app.closers.append(owned_cache.aclose)
     return app
+
+
+def _sequencer(engine: AsyncEngine | None):
+    if engine is None:
+        return None
+    import functools
+
+    from .adapters.event_log import sequence
+
+    return functools.partial(sequence, engine)
 
 
 def _redis_cache(settings: Settings) -> RedisPaymentCache | None:

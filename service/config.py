@@ -1,43 +1,24 @@
 """Settings, read from the environment once, in one place.
 
-Every variable is documented in `.env.example`. Nothing here has a secret for
-a default: API keys and the webhook secret must be configured (the local demo
+Every variable is documented in `.env.example`; each default is declared once,
+in its field (common/env.py reads them). Nothing here has a secret for a
+default: API keys and the webhook secret must be configured (the local demo
 values live only in `.env.example`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Mapping
 
+from common import env as environment
+from common.env import setting
+
 from .domain.errors import PaymentError
-from .env_aliases import stripe_api_key
 
 
 class ConfigError(PaymentError):
     """The configuration is invalid; the message names the variable."""
-
-
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name, "")
-    if raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
-
-
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if raw == "":
-        return default
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
 def parse_api_keys(raw: str) -> dict[str, str]:
@@ -46,57 +27,47 @@ def parse_api_keys(raw: str) -> dict[str, str]:
     for index, item in enumerate(filter(None, (part.strip() for part in raw.split(",")))):
         key, sep, merchant = item.partition("=")
         if not sep or not key.strip() or not merchant.strip():
-            raise ConfigError(f"API_KEYS entry #{index + 1} must look like <api key>=<merchant id>")
+            raise ValueError(f"entry #{index + 1} must look like <api key>=<merchant id>")
         keys[key.strip()] = merchant.strip()
     return keys
 
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    database_url: str = ""
-    api_keys: Mapping[str, str] = dataclasses.field(default_factory=dict, repr=False)
-    grpc_host: str = "0.0.0.0"
-    grpc_port: int = 50051
-    metrics_port: int = 9464
-    redis_url: str = ""
-    cache_ttl_seconds: int = 300
-    otel_exporter_otlp_endpoint: str = ""
-    otel_service_name: str = "payment-service"
-    default_processor: str = "inhouse"
-    stripe_api_key: str = dataclasses.field(default="", repr=False)
-    stripe_api_base: str = ""
-    stripe_webhook_secret: str = dataclasses.field(default="", repr=False)
-    db_pool_size: int = 10
-    shutdown_grace_seconds: float = 10.0
-    idempotency_retention_hours: int = 24
+    database_url: str = setting("DATABASE_URL", "")
+    api_keys: Mapping[str, str] = setting("API_KEYS", {}, parse=parse_api_keys, secret=True)
+    grpc_host: str = setting("GRPC_HOST", "0.0.0.0")
+    grpc_port: int = setting("GRPC_PORT", 50051)
+    metrics_port: int = setting("METRICS_PORT", 9464)
+    redis_url: str = setting("REDIS_URL", "")
+    cache_ttl_seconds: int = setting("CACHE_TTL_SECONDS", 300)
+    otel_exporter_otlp_endpoint: str = setting("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+    otel_service_name: str = setting("OTEL_SERVICE_NAME", "payment-service")
+    default_processor: str = setting("DEFAULT_PROCESSOR", "inhouse")
+    # STRIPE_SECRET_KEY is the seed's name for it. Both set to different values is an error rather
+    # than a silent choice: picking the wrong Stripe account is not something to find out from a charge.
+    stripe_api_key: str = setting("STRIPE_API_KEY", "", secret=True, aliases=("STRIPE_SECRET_KEY",))
+    stripe_api_base: str = setting("STRIPE_API_BASE", "")
+    stripe_webhook_secret: str = setting("STRIPE_WEBHOOK_SECRET", "", secret=True)
+    db_pool_size: int = setting("DB_POOL_SIZE", 10)
+    shutdown_grace_seconds: float = setting("SHUTDOWN_GRACE_SECONDS", 10.0)
+    idempotency_retention_hours: int = setting("IDEMPOTENCY_RETENTION_HOURS", 24)
     # How long a request owns its idempotency key; after a crash, a retry may take over then.
-    idempotency_lease_seconds: int = 30
-    log_level: str = "INFO"
+    idempotency_lease_seconds: int = setting("IDEMPOTENCY_LEASE_SECONDS", 30)
+    log_level: str = setting("LOG_LEVEL", "INFO", parse=str.upper)
+    # `payment-service edge-validator`: Envoy's REST body validator (loopback locally, a sidecar in the chart).
+    edge_validator_host: str = setting("EDGE_VALIDATOR_HOST", "127.0.0.1")
+    edge_validator_port: int = setting("EDGE_VALIDATOR_PORT", 50052)
+    # The descriptor set the validator reads its rules from (empty: the checkout's envoy/payment.pb).
+    edge_descriptor_path: str = setting("EDGE_DESCRIPTOR_PATH", "")
     version: str = "0.1.0"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if env is None else env
-        return cls(
-            database_url=env.get("DATABASE_URL", ""),
-            api_keys=parse_api_keys(env.get("API_KEYS", "")),
-            grpc_host=env.get("GRPC_HOST", "0.0.0.0"),
-            grpc_port=_int(env, "GRPC_PORT", 50051),
-            metrics_port=_int(env, "METRICS_PORT", 9464),
-            redis_url=env.get("REDIS_URL", ""),
-            cache_ttl_seconds=_int(env, "CACHE_TTL_SECONDS", 300),
-            otel_exporter_otlp_endpoint=env.get("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
-            otel_service_name=env.get("OTEL_SERVICE_NAME", "") or "payment-service",
-            default_processor=env.get("DEFAULT_PROCESSOR", "inhouse") or "inhouse",
-            stripe_api_key=stripe_api_key(env),
-            stripe_api_base=env.get("STRIPE_API_BASE", ""),
-            stripe_webhook_secret=env.get("STRIPE_WEBHOOK_SECRET", ""),
-            db_pool_size=_int(env, "DB_POOL_SIZE", 10),
-            shutdown_grace_seconds=float(_int(env, "SHUTDOWN_GRACE_SECONDS", 10)),
-            idempotency_retention_hours=_int(env, "IDEMPOTENCY_RETENTION_HOURS", 24),
-            idempotency_lease_seconds=_int(env, "IDEMPOTENCY_LEASE_SECONDS", 30),
-            log_level=env.get("LOG_LEVEL", "INFO").upper(),
-        )
+        try:
+            return environment.read(cls, env)
+        except environment.ConfigError as exc:
+            raise ConfigError(str(exc)) from None
 
     def require_database(self) -> str:
         if not self.database_url:

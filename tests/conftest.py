@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 
-from service.entrypoints.devstack import Postgres, free_port, redis_server
+from devtools.devstack import Postgres, free_port, redis_server
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 IN_CI = bool(os.environ.get("CI"))

@@ -12,6 +12,7 @@ from typing import Any
 
 from service.domain import errors
 from service.domain.model import Payment, RefundStatus, Status, utcnow
+from service.service_layer.audit import current_actor
 from service.service_layer.ports import Claim, ClaimKind, PageCursor, PaymentFilter
 
 
@@ -20,6 +21,8 @@ class Store:
         self.payments: dict[str, Payment] = {}
         self.keys: dict[tuple[str, str], dict[str, Any]] = {}
         self.events: dict[str, tuple] = {}
+        # The event log: (payment_id, sequence, type, actor) per committed domain event.
+        self.log: list[tuple[str, int, str, str]] = []
         self.commits = 0
 
 
@@ -28,6 +31,8 @@ class MemoryPayments:
         self.staged = staged
 
     async def add(self, payment: Payment) -> None:
+        payment.version = max(1, len(payment.events))
+        self._journal(payment)
         self.staged.payments[payment.payment_id] = copy.deepcopy(payment)
 
     async def get(self, merchant_id: str, payment_id: str, *, for_update: bool = False) -> Payment | None:
@@ -37,8 +42,16 @@ class MemoryPayments:
         return copy.deepcopy(payment)
 
     async def save(self, payment: Payment) -> None:
-        payment.version += 1
+        if not payment.events:
+            payment._record("payment.updated")
+        payment.version += len(payment.events)
+        self._journal(payment)
         self.staged.payments[payment.payment_id] = copy.deepcopy(payment)
+
+    def _journal(self, payment: Payment) -> None:
+        first = payment.version - len(payment.events) + 1
+        self.staged.log.extend((e.payment_id, first + i, e.type, current_actor()) for i, e in enumerate(payment.events))
+        payment.events.clear()
 
     async def list(self, merchant_id: str, filters: PaymentFilter, after: PageCursor | None,
                    limit: int) -> list[Payment]:
@@ -132,6 +145,7 @@ class MemoryUnitOfWork:
         self.store.payments = self.staged.payments
         self.store.keys = self.staged.keys
         self.store.events = self.staged.events
+        self.store.log = self.staged.log
         self.store.commits += 1
         self.staged = copy.deepcopy(self.store)
         self.payments.staged = self.idempotency.staged = self.webhook_events.staged = self.staged

@@ -20,6 +20,7 @@ from ..domain.model import (
     utcnow,
 )
 from ..service_layer.ports import Claim, ClaimKind, PageCursor, PaymentFilter
+from .event_log import EventJournal, SqlEventReader
 from .tables import idempotency_keys, payments, refunds, webhook_events
 
 _PAYMENT_COLUMNS = [c.name for c in payments.columns if c.name != "version"]
@@ -79,11 +80,16 @@ def _to_payment(row: Any, refund_rows: list[Any]) -> Payment:
 
 
 class SqlPaymentRepository:
-    def __init__(self, connection: AsyncConnection) -> None:
+    """Payments and their refunds; every write hands the payment's events to the journal."""
+
+    def __init__(self, connection: AsyncConnection, journal: EventJournal) -> None:
         self.connection = connection
+        self.journal = journal
 
     async def add(self, payment: Payment) -> None:
-        await self.connection.execute(payments.insert().values(**_payment_row(payment)))
+        payment.version = max(1, len(payment.events))
+        await self.connection.execute(payments.insert().values(**_payment_row(payment), version=payment.version))
+        self.journal.collect(payment)
         for refund in payment.refunds:
             await self.connection.execute(refunds.insert().values(**_refund_row(payment.payment_id, refund)))
 
@@ -98,16 +104,21 @@ class SqlPaymentRepository:
         return _to_payment(row, refund_rows)
 
     async def save(self, payment: Payment) -> None:
+        """Write back the payment; its version grows by one per recorded event."""
+        if not payment.events:
+            payment._record("payment.updated")
+        steps = len(payment.events)
         values = _payment_row(payment)
         del values["payment_id"], values["merchant_id"], values["created_at"]
         result = await self.connection.execute(
             update(payments)
             .where(payments.c.payment_id == payment.payment_id, payments.c.version == payment.version)
-            .values(**values, version=payments.c.version + 1)
+            .values(**values, version=payments.c.version + steps)
         )
         if result.rowcount != 1:
             raise errors.ConcurrentUpdate(f"payment {payment.payment_id} changed concurrently; retry")
-        payment.version += 1
+        payment.version += steps
+        self.journal.collect(payment)
         for refund in payment.refunds:
             row = _refund_row(payment.payment_id, refund)
             statement = insert(refunds).values(**row)
@@ -278,7 +289,9 @@ class SqlUnitOfWork:
     async def __aenter__(self) -> SqlUnitOfWork:
         self.connection = await self.engine.connect()
         await self.connection.begin()
-        self.payments = SqlPaymentRepository(self.connection)
+        self.journal = EventJournal(self.connection)
+        self.payments = SqlPaymentRepository(self.connection, self.journal)
+        self.events = SqlEventReader(self.connection)
         self.idempotency = SqlIdempotencyStore(self.connection)
         self.webhook_events = SqlWebhookEvents(self.connection)
         return self
@@ -294,4 +307,5 @@ class SqlUnitOfWork:
 
     async def commit(self) -> None:
         assert self.connection is not None
+        await self.journal.flush()
         await self.connection.commit()

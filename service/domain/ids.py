@@ -37,3 +37,15 @@ PAYMENT_ID = re.compile(rf"^pay_{_BODY}$")
 
 def is_payment_id(value: str) -> bool:
     return bool(PAYMENT_ID.match(value))
+
+
+def new_event_id() -> str:
+    return "evt_" + _ulid()
+
+
+def new_endpoint_id() -> str:
+    return "we_" + _ulid()
+
+
+EVENT_ID = re.compile(rf"^evt_{_BODY}$")
+ENDPOINT_ID = re.compile(rf"^we_{_BODY}$")

@@ -21,6 +21,7 @@ import enum
 from datetime import UTC, datetime
 
 from . import errors
+from .events import Event
 from .money import validate_amount
 from .processor import ProcessorPayment, ProcessorStatus
 
@@ -92,13 +93,17 @@ class Payment:
     created_at: datetime = dataclasses.field(default_factory=utcnow)
     updated_at: datetime = dataclasses.field(default_factory=utcnow)
     version: int = 1
+    # Changes recorded since the payment was loaded; the repository persists and clears them.
+    events: list[Event] = dataclasses.field(default_factory=list, repr=False, compare=False)
 
     # ---- creation -------------------------------------------------------
 
     @classmethod
     def new(cls, **fields) -> Payment:
         """A payment written before the processor is asked to authorize it."""
-        return cls(status=Status.PROCESSING, pending_action=PendingAction.AUTHORIZE, **fields)
+        payment = cls(status=Status.PROCESSING, pending_action=PendingAction.AUTHORIZE, **fields)
+        payment._record("payment.created")
+        return payment
 
     def authorized(self, processor_reference: str, *, captured: bool) -> None:
         self._expect_pending(PendingAction.AUTHORIZE)
@@ -106,13 +111,16 @@ class Payment:
         if captured:
             self.amount_captured = self.amount
             self._settle(Status.CAPTURED)
+            self._record("payment.captured")
         else:
             self._settle(Status.REQUIRES_CAPTURE)
+            self._record("payment.authorized")
 
     def declined(self, code: str, message: str) -> None:
         self._expect_pending(PendingAction.AUTHORIZE)
         self.failure_code, self.failure_message = code, message
         self._settle(Status.FAILED)
+        self._record("payment.failed")
 
     # ---- capture --------------------------------------------------------
 
@@ -128,12 +136,14 @@ class Payment:
                 f"amount: {amount} exceeds the capturable amount {self.amount}"
             )
         self._begin(PendingAction.CAPTURE, amount)
+        self._record("payment.capture_requested")
         return amount
 
     def complete_capture(self) -> None:
         self._expect_pending(PendingAction.CAPTURE)
         self.amount_captured = self.pending_amount
         self._settle(Status.CAPTURED)
+        self._record("payment.captured")
 
     # ---- cancel ---------------------------------------------------------
 
@@ -143,16 +153,20 @@ class Payment:
                 f"payment {self.payment_id} is {self.status.value}; only REQUIRES_CAPTURE payments can be canceled"
             )
         self._begin(PendingAction.CANCEL, 0)
+        self._record("payment.cancel_requested")
 
     def complete_cancel(self) -> None:
         self._expect_pending(PendingAction.CANCEL)
         self._settle(Status.CANCELED)
+        self._record("payment.canceled")
 
     def abandon_pending(self) -> None:
         """The processor refused a capture or cancel: back to REQUIRES_CAPTURE."""
         if self.pending_action not in (PendingAction.CAPTURE, PendingAction.CANCEL):
             raise errors.IllegalTransition(f"payment {self.payment_id} has no capture or cancel in flight")
+        refused = "payment.capture_failed" if self.pending_action is PendingAction.CAPTURE else "payment.cancel_failed"
         self._settle(Status.REQUIRES_CAPTURE)
+        self._record(refused)
 
     # ---- refunds --------------------------------------------------------
 
@@ -187,6 +201,7 @@ class Payment:
         refund = Refund(refund_id, amount, reason, RefundStatus.PENDING, utcnow())
         self.refunds.append(refund)
         self._touch()
+        self._record("refund.created", refund_id=refund_id)
         return refund
 
     def complete_refund(self, refund_id: str, processor_reference: str = "") -> None:
@@ -196,10 +211,14 @@ class Payment:
         self.amount_refunded += refund.amount
         self.status = Status.REFUNDED if self.amount_refunded >= self.amount_captured else Status.PARTIALLY_REFUNDED
         self._touch()
+        self._record("refund.succeeded", refund_id=refund_id)
+        self._record("payment.refunded" if self.status is Status.REFUNDED else "payment.partially_refunded",
+                     refund_id=refund_id)
 
     def fail_refund(self, refund_id: str) -> None:
         self._pending_refund(refund_id).status = RefundStatus.FAILED
         self._touch()
+        self._record("refund.failed", refund_id=refund_id)
 
     def refund(self, refund_id: str) -> Refund:
         for refund in self.refunds:
@@ -224,11 +243,14 @@ class Payment:
             self.declined(view.failure_code or "declined", view.failure_message)
         elif view.status is ProcessorStatus.CANCELED and open_ and self.amount_captured == 0:
             self._settle(Status.CANCELED)
+            self._record("payment.canceled")
         elif view.amount_captured > self.amount_captured and open_:
             self.amount_captured = min(view.amount_captured, self.amount)
             self._settle(Status.CAPTURED)
+            self._record("payment.captured")
         elif view.status is ProcessorStatus.AUTHORIZED and waiting and self.pending_action is PendingAction.AUTHORIZE:
             self._settle(Status.REQUIRES_CAPTURE)
+            self._record("payment.authorized")
         self._apply_refunded(min(view.amount_refunded, self.amount_captured), new_refund_id)
         return before != (self.status, self.amount_captured, self.amount_refunded, len(self.refunds))
 
@@ -243,6 +265,7 @@ class Payment:
         if missing > 0:
             refund = Refund(new_refund_id(), missing, "made at the processor", RefundStatus.PENDING, utcnow())
             self.refunds.append(refund)
+            self._record("refund.created", refund_id=refund.refund_id)
             self.complete_refund(refund.refund_id)
 
     # ---- helpers --------------------------------------------------------
@@ -273,3 +296,7 @@ class Payment:
 
     def _touch(self) -> None:
         self.updated_at = utcnow()
+
+    def _record(self, type: str, *, refund_id: str = "", dispute_id: str = "") -> None:
+        """Note a change for the event log (service.domain.events has the contract)."""
+        self.events.append(Event(type, self.payment_id, refund_id=refund_id, dispute_id=dispute_id))

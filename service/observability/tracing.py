@@ -26,8 +26,9 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from common.logs import trace_id_var
+
 from ..config import Settings
-from ..logs import trace_id_var
 
 log = logging.getLogger(__name__)
 

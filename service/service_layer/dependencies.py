@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from ..domain.model import Payment
@@ -51,3 +51,5 @@ class Dependencies:
     cache: PaymentCache = dataclasses.field(default_factory=NoCache)
     # How long a request owns its idempotency key before a retry may take over.
     lease_seconds: float = 30.0
+    # Gives committed events their positions (service.adapters.event_log.sequence); None without PostgreSQL.
+    sequence_events: Callable[..., Awaitable[int]] | None = None

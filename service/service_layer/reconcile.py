@@ -18,6 +18,7 @@ from ..domain import errors
 from ..domain.ids import new_refund_id
 from ..domain.model import PendingAction, RefundStatus, Status, utcnow
 from ..domain.processor import ProcessorStatus
+from .audit import RECONCILE, acting_as
 from .dependencies import Dependencies
 from .handlers import send_pending, settle
 
@@ -40,7 +41,8 @@ async def reconcile(deps: Dependencies, *, older_than: timedelta = timedelta(sec
     for merchant_id, payment_id in candidates:
         report.examined += 1
         try:
-            done = await _reconcile_one(merchant_id, payment_id, deps)
+            with acting_as(RECONCILE):
+                done = await _reconcile_one(merchant_id, payment_id, deps)
         except (errors.ProcessorError, errors.Unavailable) as exc:
             log.warning("reconcile failed", extra={"payment_id": payment_id, "reason": exc.reason})
             report.errors += 1

@@ -12,6 +12,7 @@ import dataclasses
 
 from ..domain.ids import new_refund_id
 from ..domain.processor import ProcessorPayment
+from .audit import acting_as, processor_actor
 from .dependencies import Dependencies
 
 
@@ -28,6 +29,11 @@ class ProcessorEvent:
 
 async def apply_event(event: ProcessorEvent, deps: Dependencies) -> str:
     """Apply an event; returns its outcome: applied, unchanged, duplicate, ignored or unknown_payment."""
+    with acting_as(processor_actor(event.processor, event.event_id)):
+        return await _apply(event, deps)
+
+
+async def _apply(event: ProcessorEvent, deps: Dependencies) -> str:
     if event.view is None:
         return await _record_only(event, "ignored", deps)
     located = event.ours or await _find(event, deps)

@@ -25,6 +25,7 @@ CLUSTER_VALUES = {
     "GRAPHQL_PORT": "8000",
     "DESCRIPTOR_PATH": "/etc/envoy/payment.pb",
     "MAX_REQUEST_BYTES": "1048576",
+    "EDGE_VALIDATOR_PORT": "50052",
 }
 
 
@@ -106,3 +107,21 @@ def test_real_envoy_accepts_the_rendered_config(render, tmp_path):
         timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_body_validator_is_a_sidecar_reading_envoys_descriptor(render):
+    """Envoy's ext_authz cluster is 127.0.0.1: the validator must be in the same pod, same descriptor."""
+    manifests = render("default")
+    config = yaml.safe_load(envoy_configmap(manifests)["data"]["envoy.yaml"])
+    cluster = next(c for c in config["static_resources"]["clusters"] if c["name"] == "edge_validator")
+    address = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]
+    pod = manifests.pod("envoy")
+    sidecar = next(c for c in pod.spec["containers"] if c["name"] == "edge-validator")
+    env = {e["name"]: e["value"] for e in sidecar["env"]}
+    assert address == {"address": "127.0.0.1", "port_value": int(env["EDGE_VALIDATOR_PORT"])}
+    policy = manifests.get("NetworkPolicy", "payment-allow-envoy")
+    opened = {p["port"] for rule in policy["spec"]["ingress"] for p in rule.get("ports", [])}
+    assert int(env["EDGE_VALIDATOR_PORT"]) not in opened, "only the kubelet may reach the validator's port"
+    assert env["EDGE_DESCRIPTOR_PATH"] == CLUSTER_VALUES["DESCRIPTOR_PATH"]
+    assert sidecar["args"] == ["payment-service", "edge-validator"]
+    assert any(m["mountPath"] == "/etc/envoy" for m in sidecar["volumeMounts"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import os
 import re
+import tomllib
 
 import pytest
 import yaml
@@ -122,6 +123,15 @@ def test_live_update_syncs_existing_source_to_where_the_image_imports_it(tilt):
     assert "ENV PYTHONPATH=/app" in dev_stage
     restart_dir = os.path.dirname(build["restart_file"])
     assert f"install -d -o 10001 -g 10001 {restart_dir}" in dev_stage, "the restart file must be writable"
+
+
+def test_every_runtime_package_is_built_and_live_synced(tilt):
+    """The packages the wheel ships (pyproject's packages.find) are exactly the ones Tilt syncs."""
+    (build,) = tilt.builds
+    include = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {pattern.removesuffix("*") for pattern in include}
+    synced = {local for step, local, _ in (s for s in build["live_update"] if s[0] == "sync")}
+    assert packages == synced and packages <= set(build["only"]), (packages, synced, build["only"])
 
 
 def test_helm_renders_the_chart_with_dev_values(tilt):

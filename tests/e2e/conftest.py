@@ -17,7 +17,7 @@ import subprocess
 
 import pytest
 
-from service.entrypoints.devstack import LocalStack, find_tool, free_port
+from devtools.devstack import LocalStack, find_tool, free_port
 from tests.conftest import require
 
 MERCHANTS = 300
@@ -43,7 +43,7 @@ def stack(postgres, redis_url, work_dir) -> Stack:
     keys = ",".join(f"sk_e2e_{i}=acct_e2e_{i}" for i in range(MERCHANTS))
     ports = {name: str(free_port()) for name in (
         "GRPC_PORT", "ENVOY_PORT", "ENVOY_ADMIN_PORT", "ENVOY_STATS_PORT", "GRAPHQL_PORT", "METRICS_PORT",
-        "GRAPHQL_METRICS_PORT", "GRPCUI_PORT")}
+        "GRAPHQL_METRICS_PORT", "GRPCUI_PORT", "EDGE_VALIDATOR_PORT")}
     env = {"API_KEYS": f"{keys},sk_test_local=acct_local,sk_test_other=acct_other", "DATABASE_URL": postgres,
            "REDIS_URL": redis_url, "STRIPE_WEBHOOK_SECRET": "whsec_test_e2e", "LOG_LEVEL": "INFO",
            "GRAPHIQL_ENABLED": "true", **ports}

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from service.entrypoints.devstack import VENV_BIN
+from devtools.devstack import VENV_BIN
 
 pytestmark = pytest.mark.e2e
 

@@ -32,9 +32,15 @@ def rpc_line(stack, method: str, request_id: str, timeout: float = 5.0) -> dict:
         time.sleep(0.1)
 
 
-def gateway_lines(stack, request_id: str) -> list[dict]:
-    lines = (stack.log_dir / "graphql.log").read_text().splitlines()
-    return [json.loads(line) for line in lines if line.startswith("{") and request_id in line]
+def gateway_lines(stack, request_id: str, timeout: float = 5.0) -> list[dict]:
+    """The gateway's log lines with `request_id` (waits for them: the access line follows the response)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = (stack.log_dir / "graphql.log").read_text().splitlines()
+        found = [json.loads(line) for line in lines if line.startswith("{") and request_id in line]
+        if any("operation" in line for line in found) or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
 
 
 @pytest.fixture

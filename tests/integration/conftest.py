@@ -16,9 +16,9 @@ import sys
 import grpc
 import pytest
 
+from devtools.devstack import free_port, wait_for_port
 from service.bootstrap import bootstrap
 from service.config import Settings
-from service.entrypoints.devstack import free_port, wait_for_port
 from service.entrypoints.grpc.server import create_server
 from service.gen.payment.v1 import payment_pb2_grpc
 

@@ -19,11 +19,11 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy import event
 
+from devtools.devstack import free_port, redis_server
 from service.adapters.cache import RedisPaymentCache, cache_key
 from service.bootstrap import bootstrap
 from service.config import Settings
 from service.domain.model import CaptureMethod, Status
-from service.entrypoints.devstack import free_port, redis_server
 from service.entrypoints.grpc.server import create_server
 from service.gen.payment.v1 import payment_pb2 as pb
 from service.gen.payment.v1 import payment_pb2_grpc

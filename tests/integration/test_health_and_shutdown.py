@@ -9,9 +9,9 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from devtools.devstack import free_port
 from service.bootstrap import bootstrap
 from service.config import Settings
-from service.entrypoints.devstack import free_port
 from service.entrypoints.grpc.server import create_server
 from service.gen.payment.v1 import payment_pb2 as pb
 from service.gen.payment.v1 import payment_pb2_grpc

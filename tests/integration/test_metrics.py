@@ -21,14 +21,14 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 from prometheus_client.parser import text_string_to_metric_families
 
+from common.logs import JsonFormatter
+from devtools.devstack import free_port
 from service.adapters.processors.fake import FakeProcessor, Outcome
 from service.bootstrap import bootstrap
 from service.config import Settings
-from service.entrypoints.devstack import free_port
 from service.entrypoints.grpc.server import create_server
 from service.gen.payment.v1 import payment_pb2 as pb
 from service.gen.payment.v1 import payment_pb2_grpc
-from service.logs import JsonFormatter
 from service.observability import metrics, tracing
 from tests.fakes import SingleProcessor
 

@@ -9,10 +9,10 @@ import logging
 import pytest
 from graphql import GraphQLError
 
+from gateway.config import GraphQLSettings
+from gateway.errors import from_status, is_unexpected, shaped
+from gateway.schema import build_schema
 from service.domain import errors as domain
-from service.entrypoints.graphql.config import GraphQLSettings
-from service.entrypoints.graphql.errors import from_status, is_unexpected, shaped
-from service.entrypoints.graphql.schema import build_schema
 from service.entrypoints.grpc.errors import status_for
 from tests.unit import test_graphql_harness as harness
 from tests.unit.test_graphql_harness import (

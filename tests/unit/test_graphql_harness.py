@@ -17,12 +17,12 @@ import grpc
 import httpx
 import pytest
 
+from gateway.app import create_app
+from gateway.asgi import GraphQLApp
+from gateway.config import GraphQLSettings
 from service.adapters.processors.fake import FakeProcessor
 from service.bootstrap import bootstrap
 from service.config import Settings
-from service.entrypoints.graphql.app import create_app
-from service.entrypoints.graphql.asgi import GraphQLApp
-from service.entrypoints.graphql.config import GraphQLSettings
 from service.entrypoints.grpc.server import create_server
 from tests.fakes import MemoryUnitOfWork, SingleProcessor, Store
 

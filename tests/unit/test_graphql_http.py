@@ -10,10 +10,10 @@ import logging
 import httpx
 import pytest
 
-from service.entrypoints.graphql.app import create_app
-from service.entrypoints.graphql.config import GraphQLSettings
-from service.entrypoints.graphql.metrics import MAX_OPERATIONS, Metrics
-from service.logs import JsonFormatter
+from common.logs import JsonFormatter
+from gateway.app import create_app
+from gateway.config import GraphQLSettings
+from gateway.metrics import MAX_OPERATIONS, Metrics
 from tests.unit import test_graphql_harness as harness
 from tests.unit.test_graphql_harness import KEY, closed_port, only_error, open_gateway, post, send
 

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from service.config import ConfigError
-from service.entrypoints.graphql.config import GraphQLSettings
+from common.env import ConfigError
+from gateway.config import GraphQLSettings
 from tests.unit import test_graphql_harness as harness
 from tests.unit.test_graphql_harness import AUTH, PAYMENT_FIELDS, only_error, open_gateway, post, send
 

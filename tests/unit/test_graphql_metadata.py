@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
-from service.entrypoints.graphql.client import USER_AGENT, call_metadata
-from service.entrypoints.graphql.errors import ApiError
+from gateway.client import USER_AGENT, call_metadata
+from gateway.errors import ApiError
 from tests.unit import test_graphql_harness as harness
 from tests.unit.test_graphql_harness import AUTH, KEY, create_payment, only_error, post
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from graphql import GraphQLEnumType
 
-from service.entrypoints.graphql.config import GraphQLSettings
-from service.entrypoints.graphql.limits import MAX_PAGE_SIZE
-from service.entrypoints.graphql.schema import build_schema
+from gateway.config import GraphQLSettings
+from gateway.limits import MAX_PAGE_SIZE
+from gateway.schema import build_schema
 from service.gen.payment.v1 import payment_pb2 as pb
 from service.service_layer import validation
 from tests.unit import test_graphql_harness as harness

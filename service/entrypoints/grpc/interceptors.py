@@ -7,7 +7,7 @@ import time
 
 import grpc
 
-from ...logs import request_id_var, trace_id_from_traceparent, trace_id_var
+from common.logs import request_id_var, trace_id_from_traceparent, trace_id_var
 
 log = logging.getLogger("payment.access")
 

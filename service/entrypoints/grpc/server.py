@@ -67,8 +67,15 @@ class Health:
         await self.servicer.enter_graceful_shutdown()
 
 
+# Above the edge's 16 KiB header limit (envoy/envoy.yaml) plus what Envoy adds, so a
+# request the edge accepts never meets gRPC's 8 KiB soft / 16 KiB hard default here.
+METADATA_LIMIT_BYTES = 32 * 1024
+
+
 def create_server(app: App, address: str) -> tuple[grpc.aio.Server, int, Health]:
-    server = grpc.aio.server(interceptors=[AccessLogInterceptor(), *app.interceptors])
+    server = grpc.aio.server(interceptors=[AccessLogInterceptor(), *app.interceptors],
+                             options=[("grpc.max_metadata_size", METADATA_LIMIT_BYTES),
+                                      ("grpc.absolute_max_metadata_size", METADATA_LIMIT_BYTES)])
     checker = Health(app)
     payment_pb2_grpc.add_PaymentServiceServicer_to_server(
         PaymentServicer(app.deps, app.settings.api_keys, checker.report), server

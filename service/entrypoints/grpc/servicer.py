@@ -9,11 +9,13 @@ from collections.abc import Awaitable, Callable, Mapping
 
 import grpc
 
+from common.logs import request_id_var
+
 from ...domain import errors
 from ...gen.payment.v1 import payment_pb2 as pb
 from ...gen.payment.v1 import payment_pb2_grpc
-from ...logs import request_id_var
 from ...service_layer import handlers
+from ...service_layer.audit import actor_var, api_key_actor
 from ...service_layer.commands import GetPayment
 from ...service_layer.dependencies import Dependencies
 from . import convert
@@ -40,6 +42,7 @@ def authenticate(api_keys: Mapping[str, str], metadata: Mapping[str, str]) -> st
             merchant = merchant_id
     if merchant is None:
         raise errors.Unauthenticated("invalid API key")
+    actor_var.set(api_key_actor(token.strip()))  # this call's changes are attributed to the key
     return merchant
 
 

@@ -24,7 +24,8 @@ from google.protobuf.descriptor import EnumDescriptor
 from google.protobuf.timestamp_pb2 import Timestamp as PbTimestamp
 from strawberry.types.scalar import ScalarDefinition
 
-from ...gen.payment.v1 import payment_pb2 as pb
+from service.gen.payment.v1 import payment_pb2 as pb
+
 from .errors import invalid_argument
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1

@@ -22,7 +22,8 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from ...gen.payment.v1 import payment_pb2 as pb
+from service.gen.payment.v1 import payment_pb2 as pb
+
 from .client import CallMetadata, PaymentClient
 from .config import GraphQLSettings
 from .errors import ShapeErrors, log_unexpected

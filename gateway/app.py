@@ -13,8 +13,9 @@ import sys
 
 import uvicorn
 
-from ... import logs
-from ...config import ConfigError
+from common import logs
+from common.env import ConfigError
+
 from .asgi import GraphQLApp
 from .client import PaymentClient
 from .config import GraphQLSettings

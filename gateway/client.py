@@ -19,9 +19,10 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from ...gen.payment.v1 import payment_pb2 as pb
-from ...gen.payment.v1 import payment_pb2_grpc
-from ...logs import trace_id_from_traceparent
+from common.logs import trace_id_from_traceparent
+from service.gen.payment.v1 import payment_pb2 as pb
+from service.gen.payment.v1 import payment_pb2_grpc
+
 from .errors import ApiError, from_rpc_error, invalid_argument
 
 USER_AGENT = "payment-graphql/0.1.0"

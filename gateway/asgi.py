@@ -26,7 +26,8 @@ from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
-from ...logs import request_id_var, trace_id_from_traceparent, trace_id_var
+from common.logs import request_id_var, trace_id_from_traceparent, trace_id_var
+
 from .client import PaymentClient, call_metadata, request_id_of
 from .config import GraphQLSettings
 from .errors import (

@@ -25,7 +25,7 @@ from graphql import GraphQLError, GraphQLSyntaxError
 from grpc_status import rpc_status
 from strawberry.extensions import SchemaExtension
 
-from ...logs import request_id_var
+from common.logs import request_id_var
 
 log = logging.getLogger(__name__)
 

