@@ -38,6 +38,11 @@ module_install() {
   local start=$SECONDS
   (cd "tools/$dir" && GOBIN="$TOOLS_BIN" GOFLAGS=-mod=mod GONOSUMDB=github.com/helm/chart-testing \
     go install -trimpath -ldflags "$ldflags" "${pkgs[@]}")
+  for pair in "$@"; do # go names a binary after its package path, skipping a /vN suffix: rename to NAME
+    local name=${pair%%=*} pkg=${pair#*=}
+    local built=${pkg##*/}; [[ $built =~ ^v[0-9]+$ ]] && { built=${pkg%/*}; built=${built##*/}; }
+    if [ "$built" != "$name" ] && [ -e "$TOOLS_BIN/$built" ]; then mv -f "$TOOLS_BIN/$built" "$TOOLS_BIN/$name"; fi
+  done
   for pair in "${names[@]}"; do echo "$stamp" > "$TOOLS_BIN/.$pair.version"; done
   log "built ${names[*]} in $((SECONDS - start)) s"
 }

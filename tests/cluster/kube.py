@@ -52,11 +52,20 @@ class Kube:
         return json.loads(self.kubectl("get", *args, "-o", "json").ok().stdout)
 
 
+def cluster_wide(value_set: str) -> list[str]:
+    """The kind values pin NodePorts 30080/30081, which are unique cluster-wide: tests in parallel
+    namespaces let the cluster pick them instead (everything else in the values set stays)."""
+    if any(path.startswith("kind/") for path in VALUE_SETS[value_set]):
+        return ["--set", "envoy.service.nodePort=null", "--set", "grpcui.service.nodePort=null"]
+    return []
+
+
 def render(kube: Kube, value_set: str, *sets: str, namespace: str = "payment") -> str:
     """`helm template` of one of the project's values sets (tests/chart/chart_env.py)."""
     args = ["template", "payment", str(CHART), "--namespace", namespace, "--kube-version", KUBE_VERSION]
     for path in VALUE_SETS[value_set]:
         args += ["-f", str(REPO / path)]
+    args += cluster_wide(value_set)
     for item in sets:
         args += ["--set", item]
     return kube.helm(*args).ok().stdout
@@ -74,7 +83,7 @@ def install_args(value_set: str, *extra: str) -> list[str]:
     args = ["--wait", "--wait-for-jobs", "--timeout", "120s"]
     for path in VALUE_SETS[value_set]:
         args += ["-f", str(REPO / path)]
-    return [*args, *extra]
+    return [*args, *cluster_wide(value_set), *extra]
 
 
 def warnings_in(run: Run) -> list[str]:

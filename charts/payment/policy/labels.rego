@@ -10,6 +10,8 @@ object_labels := {
 	"helm.sh/chart",
 }
 
+template_kinds := workload_kinds | {"CronJob"}
+
 selector_labels := {"app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component"}
 
 deny contains msg if {
@@ -27,8 +29,8 @@ template_labels := object.get(input, ["spec", "jobTemplate", "spec", "template",
 }
 
 deny contains msg if {
-	input.kind in workload_kinds | {"CronJob"}
+	input.kind in template_kinds
 	some label in selector_labels
-	not object.get(template_labels, label, null)
+	object.get(template_labels, label, "") == ""
 	msg := sprintf("%s/%s: pod template lacks label %q", [input.kind, input.metadata.name, label])
 }

@@ -58,7 +58,7 @@ deny contains msg if {
 
 deny contains msg if {
 	some c in containers
-	effective(c, "seccompProfile", {}).type != "RuntimeDefault"
+	object.get(effective(c, "seccompProfile", {}), "type", "") != "RuntimeDefault"
 	msg := sprintf("%s: container %q needs seccompProfile RuntimeDefault", [subject, c.name])
 }
 
