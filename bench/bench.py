@@ -5,7 +5,8 @@ payment service, Envoy; GraphQL off), then drives it from this process:
 creates over REST through Envoy, GetPayment over REST (cache hits), and
 CreatePayment over native gRPC straight to the service. Prints one JSON
 document with p50/p95/p99 latencies, requests per second and the payment
-service's resident memory. Bounded: a fixed number of requests per phase.
+service's resident memory. Then the edge's own costs side by side (bench/edge.py): body
+validation on and off, plaintext and TLS. Bounded: a fixed number of requests per phase.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import time
 import grpc
 import httpx
 
+from bench.edge import measure_edge
 from devtools.devstack import LocalStack, free_port
 from service.gen.payment.v1 import payment_pb2 as pb
 from service.gen.payment.v1 import payment_pb2_grpc
@@ -102,12 +104,16 @@ def main() -> int:
     work.chmod(0o755)
     ports = {name: str(free_port()) for name in ("GRPC_PORT", "ENVOY_PORT", "ENVOY_ADMIN_PORT", "ENVOY_STATS_PORT",
                                                   "METRICS_PORT", "POSTGRES_PORT", "REDIS_PORT", "EDGE_VALIDATOR_PORT",
-                                                  "GRAPHQL_PORT", "GRAPHQL_METRICS_PORT")}
+                                                  "GRAPHQL_PORT", "GRAPHQL_METRICS_PORT", "ENVOY_TLS_PORT")}
     env = {"API_KEYS": f"{KEY}=acct_bench", "LOCAL_GRAPHQL": "off", "LOCAL_GRPCUI": "off", "LOG_LEVEL": "WARNING",
-           "DATABASE_URL": "", "REDIS_URL": "", **ports}
+           "DATABASE_URL": "", "REDIS_URL": "", **ports,
+           # The bench measures the stack, not Envoy's per-key rate limits.
+           "RATE_LIMIT_MUTATIONS_PER_SECOND": "1000000", "RATE_LIMIT_READS_PER_SECOND": "1000000",
+           "RATE_LIMIT_WEBHOOKS_PER_SECOND": "1000000"}
     stack = LocalStack(env, data_dir=work / "data", log_dir=work / "logs").start()
     try:
         results = asyncio.run(measure(stack))
+        results += asyncio.run(measure_edge(stack.env, work / "logs", run_phase, AUTH, CONCURRENCY))
     finally:
         stack.stop()
     print(json.dumps({"machine": {"cpus": os.cpu_count()}, "results": results}, indent=2))

@@ -1,8 +1,7 @@
 """`python -m devtools run|envoy-config`: the local stack in the foreground, and Envoy's local config.
 
-`make run` is `python -m devtools run`. These commands were `payment-service dev`
-and `payment-service envoy-config`; they moved here so the runtime package (and
-the image) carry no dev tooling.
+`make run` is `python -m devtools run`. They live outside the runtime package, so
+the image carries no dev tooling.
 """
 
 from __future__ import annotations
@@ -62,6 +61,7 @@ def _print_urls(stack: LocalStack, env: dict) -> None:
         "payment service is up:",
         f"  REST      {rest}/v1/payments",
         f"  gRPC      {grpc} (reflection on)",
+        f"  TLS       {stack.urls['https']} and gRPC {stack.urls['grpc_tls']} (trust .data/tls/ca.crt)",
         f"  GraphQL   {stack.urls.get('graphql', '(not started)')}",
         f"  grpcui    {stack.urls.get('grpcui', '(not installed)')}",
         f"  metrics   {stack.urls['metrics']}",

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from gateway.config import GraphQLSettings
 from service.config import Settings
 
-from .envoy_config import ENVOY_TEMPLATE, ROOT, local_values, render_file
+from .envoy_config import DEV_TLS, ENVOY_TEMPLATE, ROOT, local_values, render_file
 from .settings import DevSettings
 
 VENV_BIN = pathlib.Path(sys.executable).parent
@@ -161,6 +161,15 @@ def envoy(values: Mapping[str, str], log_dir: pathlib.Path) -> Child:
     return child
 
 
+def dev_certificate() -> pathlib.Path:
+    """The development CA (ca.crt) and server certificate for Envoy's TLS port; made by
+    `make setup` (scripts/setup.d/40-dev-tls.sh), which is re-run here in case they are missing
+    or about to expire (it is idempotent). Returns the CA file clients should trust."""
+    subprocess.run(["bash", str(ROOT / "scripts" / "setup.d" / "40-dev-tls.sh")], cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL)
+    return DEV_TLS / "ca.crt"
+
+
 def edge_validator(port: int, env: Mapping[str, str], log_dir: pathlib.Path) -> Child:
     """Envoy's REST body validator (ext_authz), on loopback next to it."""
     child = Child("edge-validator", [str(VENV_BIN / "payment-service"), "edge-validator"],
@@ -217,16 +226,27 @@ class LocalStack:
             self.children.append(redis_server(dev.redis_port, self.log_dir))
             env["REDIS_URL"] = f"redis://127.0.0.1:{dev.redis_port}/0"
         migrate(env["DATABASE_URL"])
+        if not env.get("WEBHOOK_ALLOW_LOOPBACK", "").strip():
+            env["WEBHOOK_ALLOW_LOOPBACK"] = "true"  # local development: webhooks to a local receiver
         payment = Child("payment-service", [str(VENV_BIN / "payment-service"), "serve"], env=env, log_dir=self.log_dir)
         self.children.append(payment)
         wait_for_port(service.grpc_port, process=payment)
+        self.children.append(Child("deliver", [str(VENV_BIN / "payment-service"), "deliver"], env=env,
+                                   log_dir=self.log_dir))
         if (VENV_BIN / "payment-graphql").exists() and dev.local_graphql:
             self._start_graphql(service.grpc_port, gateway.port)
             self.urls["graphql"] = f"http://localhost:{dev.envoy_port}/graphql"
         self.children.append(edge_validator(service.edge_validator_port, env, self.log_dir))
+        dev_certificate()
         values = local_values(env)
         self.children.append(envoy(values, self.log_dir))
+        if service.inhouse_webhook_secret and dev.local_inhouse_simulator:
+            # what the in-house processor does later, announced through this Envoy (POST /webhooks/inhouse)
+            url = service.inhouse_webhook_url or f"http://127.0.0.1:{dev.envoy_port}/webhooks/inhouse"
+            self.children.append(Child("inhouse-simulator", [str(VENV_BIN / "payment-service"), "inhouse-simulator"],
+                                       env={**env, "INHOUSE_WEBHOOK_URL": url}, log_dir=self.log_dir))
         self.urls.update(rest=f"http://localhost:{dev.envoy_port}", grpc=f"localhost:{dev.envoy_port}",
+                         https=f"https://localhost:{dev.envoy_tls_port}", grpc_tls=f"localhost:{dev.envoy_tls_port}",
                          envoy_admin=f"http://127.0.0.1:{dev.envoy_admin_port}",
                          metrics=f"http://localhost:{service.metrics_port}/metrics")
         grpcui = find_tool("grpcui")

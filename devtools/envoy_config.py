@@ -15,6 +15,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 ENVOY_TEMPLATE = ROOT / "envoy" / "envoy.yaml"
 PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 MAX_REQUEST_BYTES = 1024 * 1024
+# The development CA and certificate for the TLS port (make setup: scripts/setup.d/40-dev-tls.sh).
+DEV_TLS = ROOT / ".data" / "tls"
 
 
 def render(template: str, values: Mapping[str, str]) -> str:
@@ -38,7 +40,12 @@ def local_values(env: Mapping[str, str]) -> dict[str, str]:
               "ENVOY_STATS_PORT": dev.envoy_stats_port, "PAYMENT_GRPC_HOST": "127.0.0.1",
               "PAYMENT_GRPC_PORT": service.grpc_port, "GRAPHQL_HOST": "127.0.0.1", "GRAPHQL_PORT": gateway.port,
               "MAX_REQUEST_BYTES": MAX_REQUEST_BYTES, "DESCRIPTOR_PATH": ROOT / "envoy" / "payment.pb",
-              "EDGE_VALIDATOR_PORT": service.edge_validator_port}
+              "EDGE_VALIDATOR_PORT": service.edge_validator_port,
+              "ENVOY_TLS_PORT": dev.envoy_tls_port, "ENVOY_PLAINTEXT_ADDRESS": "0.0.0.0",
+              "TLS_CERT_PATH": DEV_TLS / "server.crt", "TLS_KEY_PATH": DEV_TLS / "server.key",
+              "RATE_LIMIT_MUTATIONS_PER_SECOND": dev.rate_limit_mutations_per_second,
+              "RATE_LIMIT_READS_PER_SECOND": dev.rate_limit_reads_per_second,
+              "RATE_LIMIT_WEBHOOKS_PER_SECOND": dev.rate_limit_webhooks_per_second}
     return {name: str(value) for name, value in values.items()}
 
 

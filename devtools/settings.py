@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-from common.env import flag, port_number, read, setting
+from common.env import flag, port_number, positive, read, setting
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,10 +21,18 @@ class DevSettings:
     local_redis: bool = setting("LOCAL_REDIS", True, parse=flag)
     local_graphql: bool = setting("LOCAL_GRAPHQL", True, parse=flag)
     local_grpcui: bool = setting("LOCAL_GRPCUI", True, parse=flag)
+    # the in-house processor's simulator (later events, signed webhooks) when INHOUSE_WEBHOOK_SECRET is set
+    local_inhouse_simulator: bool = setting("LOCAL_INHOUSE_SIMULATOR", True, parse=flag)
     envoy_port: int = setting("ENVOY_PORT", 8080, parse=port_number)
     envoy_admin_port: int = setting("ENVOY_ADMIN_PORT", 9901, parse=port_number)
     envoy_stats_port: int = setting("ENVOY_STATS_PORT", 9902, parse=port_number)
     grpcui_port: int = setting("GRPCUI_PORT", 8081, parse=port_number)
+    # HTTPS and gRPC over TLS, with the development certificate in .data/tls/.
+    envoy_tls_port: int = setting("ENVOY_TLS_PORT", 8443, parse=port_number)
+    # Envoy's rate limits per API key and route class, per second (the chart: envoy.rateLimits).
+    rate_limit_mutations_per_second: int = setting("RATE_LIMIT_MUTATIONS_PER_SECOND", 100, parse=positive)
+    rate_limit_reads_per_second: int = setting("RATE_LIMIT_READS_PER_SECOND", 300, parse=positive)
+    rate_limit_webhooks_per_second: int = setting("RATE_LIMIT_WEBHOOKS_PER_SECOND", 100, parse=positive)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> DevSettings:

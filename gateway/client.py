@@ -20,8 +20,9 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from common.logs import trace_id_from_traceparent
+from service.gen.payment.v1 import events_pb2 as epb
+from service.gen.payment.v1 import events_pb2_grpc, payment_pb2_grpc
 from service.gen.payment.v1 import payment_pb2 as pb
-from service.gen.payment.v1 import payment_pb2_grpc
 
 from .errors import ApiError, from_rpc_error, invalid_argument
 
@@ -133,6 +134,7 @@ class PaymentClient:
         """Create the channel; must run inside the event loop that will use it."""
         self._channel = grpc.aio.insecure_channel(self.target, options=CHANNEL_OPTIONS)
         self._stub = payment_pb2_grpc.PaymentServiceStub(self._channel)
+        self._events = events_pb2_grpc.EventServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
 
     async def close(self, grace_seconds: float | None = None) -> None:
@@ -165,6 +167,12 @@ class PaymentClient:
 
     async def process_payment(self, request: pb.ProcessPaymentRequest, metadata: CallMetadata) -> pb.Payment:
         return (await self._call(self.stub.ProcessPayment, request, metadata)).payment
+
+    async def get_event(self, request: epb.GetEventRequest, metadata: CallMetadata) -> epb.Event:
+        return (await self._call(self._events.GetEvent, request, metadata)).event
+
+    async def list_events(self, request: epb.ListEventsRequest, metadata: CallMetadata) -> epb.ListEventsResponse:
+        return await self._call(self._events.ListEvents, request, metadata)
 
     async def ready(self, timeout_seconds: float = 1.0) -> bool:
         """Whether the payment service reports SERVING on grpc.health.v1."""

@@ -2,6 +2,7 @@
 
     payment(payment_id)            -> GetPayment
     payments(page_size, ...)       -> ListPayments
+    event(event_id), events(...)   -> GetEvent, ListEvents (events.py)
     create_payment(payload)        -> CreatePayment
     process_payment(payment_id, action, ...) -> ProcessPayment
 
@@ -24,6 +25,7 @@ from strawberry.types import ExecutionContext
 
 from service.gen.payment.v1 import payment_pb2 as pb
 
+from . import events as graphql_events
 from .client import CallMetadata, PaymentClient
 from .config import GraphQLSettings
 from .errors import ShapeErrors, log_unexpected
@@ -79,6 +81,10 @@ class Query:
         page = await info.context.client.list_payments(request, info.context.metadata)
         return PaymentPage(payments=[Payment.from_pb(p) for p in page.payments],
                            next_page_token=page.next_page_token)
+
+    event = strawberry.field(resolver=graphql_events.event, description="One of the caller's events (GetEvent).")
+    events = strawberry.field(resolver=graphql_events.events,
+                              description="The caller's events, newest first, a page at a time (ListEvents).")
 
 
 @strawberry.type(description="Writes. Retries are safe with an Idempotency-Key header or a request_id.")

@@ -73,6 +73,7 @@ PaymentStatus = proto_enum(pb.PaymentStatus.DESCRIPTOR, "Where a payment is in i
 CaptureMethod = proto_enum(pb.CaptureMethod.DESCRIPTOR, "When an authorized payment is captured.")
 PaymentAction = proto_enum(pb.PaymentAction.DESCRIPTOR, "What process_payment does to a payment.")
 RefundStatus = proto_enum(pb.RefundStatus.DESCRIPTOR, "Where a refund is.")
+DisputeStatus = proto_enum(pb.DisputeStatus.DESCRIPTOR, "Where a dispute is.")
 
 
 def _name(enum_type: type[enum.Enum], descriptor: EnumDescriptor, number: int) -> enum.Enum:
@@ -103,12 +104,37 @@ class Refund:
     create_time: Timestamp = strawberry.field(description="When the refund was made.")
     status: RefundStatus = strawberry.field(  # type: ignore[valid-type]
         description="REFUND_PENDING while the processor has not confirmed it.")
+    failure_reason: str = strawberry.field(description="Why the processor failed or canceled it, or empty.")
 
     @classmethod
     def from_pb(cls, refund: pb.Refund) -> Refund:
         return cls(refund_id=strawberry.ID(refund.refund_id), amount=Int64(refund.amount), reason=refund.reason,
                    create_time=Timestamp(_time(refund.create_time)),
-                   status=_name(RefundStatus, pb.RefundStatus.DESCRIPTOR, refund.status))
+                   status=_name(RefundStatus, pb.RefundStatus.DESCRIPTOR, refund.status),
+                   failure_reason=refund.failure_reason)
+
+
+@strawberry.type(description="A customer's challenge of a captured payment with their bank.")
+class Dispute:
+    dispute_id: strawberry.ID = strawberry.field(description="Server-assigned id, `dp_` and 26 characters.")
+    amount: Int64 = strawberry.field(description="The disputed amount in minor units.")
+    reason: str = strawberry.field(description="The network's reason, e.g. fraudulent.")
+    status: DisputeStatus  # type: ignore[valid-type]
+    evidence_due_by: Timestamp | None = strawberry.field(description="Last moment for evidence, if known.")
+    evidence_submitted: bool = strawberry.field(description="Whether evidence was submitted (final).")
+    processor_reference: str = strawberry.field(description="The processor's own id for the dispute.")
+    create_time: Timestamp = strawberry.field(description="When the dispute was opened.")
+    update_time: Timestamp = strawberry.field(description="When the dispute last changed.")
+
+    @classmethod
+    def from_pb(cls, dispute: pb.Dispute) -> Dispute:
+        due = Timestamp(_time(dispute.evidence_due_by)) if dispute.HasField("evidence_due_by") else None
+        return cls(dispute_id=strawberry.ID(dispute.dispute_id), amount=Int64(dispute.amount),
+                   reason=dispute.reason, status=_name(DisputeStatus, pb.DisputeStatus.DESCRIPTOR, dispute.status),
+                   evidence_due_by=due, evidence_submitted=dispute.evidence_submitted,
+                   processor_reference=dispute.processor_reference,
+                   create_time=Timestamp(_time(dispute.create_time)),
+                   update_time=Timestamp(_time(dispute.update_time)))
 
 
 @strawberry.type(description="One charge of a merchant's customer (payment.v1.Payment, field for field).")
@@ -132,6 +158,10 @@ class Payment:
     failure_message: str = strawberry.field(description="Human-readable failure reason when FAILED, or empty.")
     create_time: Timestamp = strawberry.field(description="When the payment was created.")
     update_time: Timestamp = strawberry.field(description="When the payment last changed.")
+    amount_disputed: Int64 = strawberry.field(
+        description="Amount withheld by chargebacks (open or lost); kept = captured - refunded - disputed.")
+    disputes: list[Dispute] = strawberry.field(description="Every dispute, oldest first.")
+    review_reason: str = strawberry.field(description="Why a person must look at the payment, or empty.")
 
     @classmethod
     def from_pb(cls, payment: pb.Payment) -> Payment:
@@ -155,6 +185,9 @@ class Payment:
             failure_message=payment.failure_message,
             create_time=Timestamp(_time(payment.create_time)),
             update_time=Timestamp(_time(payment.update_time)),
+            amount_disputed=Int64(payment.amount_disputed),
+            disputes=[Dispute.from_pb(d) for d in payment.disputes],
+            review_reason=payment.review_reason,
         )
 
 

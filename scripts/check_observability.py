@@ -156,13 +156,15 @@ class Targets:
     payment_metrics_port: int
     envoy_stats_port: int
     graphql_metrics_port: int | None = None
+    deliver_metrics_port: int | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], api_key: str) -> Targets:
         return cls(rest=f"http://127.0.0.1:{env.get('ENVOY_PORT') or 8080}", api_key=api_key,
                    payment_metrics_port=int(env.get("METRICS_PORT") or 9464),
                    envoy_stats_port=int(env.get("ENVOY_STATS_PORT") or 9902),
-                   graphql_metrics_port=int(env.get("GRAPHQL_METRICS_PORT") or 9465))
+                   graphql_metrics_port=int(env.get("GRAPHQL_METRICS_PORT") or 9465),
+                   deliver_metrics_port=int(env.get("DELIVER_METRICS_PORT") or 9466))
 
 
 def scrape_config(targets: Targets) -> dict:
@@ -170,7 +172,7 @@ def scrape_config(targets: Targets) -> dict:
     config = yaml.safe_load(SCRAPE_CONFIG.read_text())
     config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s", "scrape_timeout": "1s"}
     ports = {"payment-service": targets.payment_metrics_port, "envoy": targets.envoy_stats_port,
-             "payment-graphql": targets.graphql_metrics_port}
+             "payment-graphql": targets.graphql_metrics_port, "payment-deliver": targets.deliver_metrics_port}
     jobs = []
     for job in config["scrape_configs"]:
         port = ports.get(job["job_name"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
@@ -39,7 +40,7 @@ class App:
     settings: Settings
     deps: Dependencies
     engine: AsyncEngine | None
-    # Extra grpc.aio server interceptors (metrics, tracing) added by adapters.
+    # grpc.aio server interceptors to run after the server's own (tests add recorders here).
     interceptors: list[Any] = dataclasses.field(default_factory=list)
     # Callables run on shutdown (close pools, flush exporters).
     closers: list[Any] = dataclasses.field(default_factory=list)
@@ -73,6 +74,7 @@ def bootstrap(
     cache: PaymentCache | None = None,
 ) -> App:
     """Wire the application. Pass ``uow`` (a factory) to run without PostgreSQL."""
+    from .adapters.event_log import sequence
     from .adapters.processors.registry import load_processors
     from .adapters.repository import SqlUnitOfWork
 
@@ -89,24 +91,19 @@ def bootstrap(
     deps = Dependencies(uow=uow, processors=observability.instrument_processors(processors),
                         cache=cache or owned_cache or NoCache(),
                         lease_seconds=settings.idempotency_lease_seconds,
-                        sequence_events=_sequencer(engine))
+                        sequence_events=None)
     app = App(settings=settings, deps=deps, engine=engine)
+    if engine is not None:  # its own small pool: the sequencer never waits behind requests, nor they behind it
+        sequencer_engine = create_async_engine(engine.url, pool_size=1, max_overflow=2, pool_timeout=5,
+                                               connect_args={"timeout": 5, "command_timeout": 15})
+        deps.sequence_events = functools.partial(sequence, sequencer_engine)
+        app.closers.append(sequencer_engine.dispose)
     if hasattr(processors, "aclose"):  # HTTP clients of the processor adapters
         app.closers.append(processors.aclose)
-    observability.install(app)
+    app.closers.append(observability.start(settings, engine))
     if owned_cache is not None:
         app.closers.append(owned_cache.aclose)
     return app
-
-
-def _sequencer(engine: AsyncEngine | None):
-    if engine is None:
-        return None
-    import functools
-
-    from .adapters.event_log import sequence
-
-    return functools.partial(sequence, engine)
 
 
 def _redis_cache(settings: Settings) -> RedisPaymentCache | None:

@@ -9,6 +9,7 @@ values live only in `.env.example`).
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 from collections.abc import Mapping
 
 from common import env as environment
@@ -32,6 +33,34 @@ def parse_api_keys(raw: str) -> dict[str, str]:
     return keys
 
 
+def parse_networks(raw: str) -> tuple:
+    """Comma-separated CIDRs."""
+    try:
+        return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in raw.split(",") if part.strip())
+    except ValueError as exc:
+        raise ValueError(f"must be CIDRs separated by commas ({exc})") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class WebhookSettings:
+    # Local development only: allow http:// and https:// URLs that resolve to loopback.
+    allow_loopback: bool = setting("WEBHOOK_ALLOW_LOOPBACK", False)
+    # Private / link-local networks that endpoints may nevertheless point at (SSRF opt-in).
+    allowed_networks: tuple = setting("WEBHOOK_ALLOWED_NETWORKS", (), parse=parse_networks)
+    timeout_seconds: float = setting("WEBHOOK_TIMEOUT_SECONDS", 10.0)
+    # Retries stop (the delivery is given up) this long after the event.
+    retry_hours: float = setting("WEBHOOK_RETRY_HOURS", 72.0)
+    backoff_base_seconds: float = setting("WEBHOOK_BACKOFF_BASE_SECONDS", 10.0)
+    backoff_max_seconds: float = setting("WEBHOOK_BACKOFF_MAX_SECONDS", 3600.0)
+    concurrency: int = setting("DELIVER_CONCURRENCY", 8)
+    metrics_port: int = setting("DELIVER_METRICS_PORT", 9466)
+    event_retention_days: float = setting("EVENT_RETENTION_DAYS", 30.0)
+
+    @property
+    def retry_window_seconds(self) -> float:
+        return self.retry_hours * 3600
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
     database_url: str = setting("DATABASE_URL", "")
@@ -52,6 +81,11 @@ class Settings:
     db_pool_size: int = setting("DB_POOL_SIZE", 10)
     shutdown_grace_seconds: float = setting("SHUTDOWN_GRACE_SECONDS", 10.0)
     idempotency_retention_hours: int = setting("IDEMPOTENCY_RETENTION_HOURS", 24)
+    # The in-house processor: how long it declares it keeps idempotency keys (reconciliation
+    # re-sends a call with no trace only while it is younger), and its webhooks (secret, target).
+    inhouse_idempotency_retention_seconds: int = setting("INHOUSE_IDEMPOTENCY_RETENTION_SECONDS", 86400)
+    inhouse_webhook_secret: str = setting("INHOUSE_WEBHOOK_SECRET", "", secret=True)
+    inhouse_webhook_url: str = setting("INHOUSE_WEBHOOK_URL", "")
     # How long a request owns its idempotency key; after a crash, a retry may take over then.
     idempotency_lease_seconds: int = setting("IDEMPOTENCY_LEASE_SECONDS", 30)
     log_level: str = setting("LOG_LEVEL", "INFO", parse=str.upper)
@@ -61,11 +95,13 @@ class Settings:
     # The descriptor set the validator reads its rules from (empty: the checkout's envoy/payment.pb).
     edge_descriptor_path: str = setting("EDGE_DESCRIPTOR_PATH", "")
     version: str = "0.1.0"
+    # Outgoing webhooks and the event log (WebhookSettings above: WEBHOOK_*, DELIVER_*, EVENT_*).
+    webhooks: WebhookSettings = dataclasses.field(default_factory=WebhookSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         try:
-            return environment.read(cls, env)
+            return dataclasses.replace(environment.read(cls, env), webhooks=environment.read(WebhookSettings, env))
         except environment.ConfigError as exc:
             raise ConfigError(str(exc)) from None
 

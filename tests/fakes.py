@@ -1,17 +1,40 @@
-"""In-memory fakes of the service-layer ports, for unit tests only.
+"""In-memory fakes of the ports, for tests only.
 
-They keep the same contract as the SQL adapters (a unit of work is all or
-nothing; a key is claimed once), so the use cases can be tested fast.
+    Store, MemoryUnitOfWork, ...   the service-layer ports (service/service_layer/ports.py); they keep
+                                   the SQL adapters' contract (a unit of work is all or nothing; a key
+                                   is claimed once), so the use cases can be tested fast
+    FakeProcessor                  the PaymentProcessor port: the in-house simulator on an in-memory
+                                   ledger plus scripted failures (below)
+    SingleProcessor                a ProcessorLookup over given adapters
 """
 
 from __future__ import annotations
 
+import collections
 import copy
+import dataclasses
+import enum
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
+from service.adapters.processors.inhouse.memory_ledger import InMemoryLedger
+from service.adapters.processors.inhouse.processor import InHouseProcessor
 from service.domain import errors
+from service.domain.errors import (
+    ProcessorDeclined,
+    ProcessorInvalidRequest,
+    ProcessorOutcomeUnknown,
+    ProcessorUnavailable,
+)
 from service.domain.model import Payment, RefundStatus, Status, utcnow
+from service.domain.processor import (
+    AuthorizeRequest,
+    DisputeEvidence,
+    ProcessorDispute,
+    ProcessorPayment,
+    ProcessorRefund,
+)
 from service.service_layer.audit import current_actor
 from service.service_layer.ports import Claim, ClaimKind, PageCursor, PaymentFilter
 
@@ -64,9 +87,23 @@ class MemoryPayments:
 
     async def awaiting_processor(self, older_than: datetime, limit: int) -> list[tuple[str, str]]:
         return [(p.merchant_id, p.payment_id) for p in self.staged.payments.values()
-                if (p.status is Status.PROCESSING and p.updated_at < older_than)
-                or any(r.status is RefundStatus.PENDING and r.created_at < older_than for r in p.refunds)][:limit]
+                if ((p.status is Status.PROCESSING and p.updated_at < older_than)
+                or any(r.status is RefundStatus.PENDING and r.created_at < older_than for r in p.refunds))
+                and not p.review_reason][:limit]
 
+    async def requiring_review(self, limit: int) -> list[Payment]:
+        return copy.deepcopy([p for p in self.staged.payments.values() if p.review_reason][:limit])
+
+    async def history(self, payment_id: str) -> None:
+        return None  # no event log in memory
+
+    async def count_requiring_review(self) -> int:
+        return sum(1 for p in self.staged.payments.values() if p.review_reason)
+
+    async def all_ids(self, after: str, limit: int, merchants: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+        found = sorted((p.payment_id, p.merchant_id) for p in self.staged.payments.values()
+                       if p.payment_id > after and (not merchants or p.merchant_id in merchants))
+        return [(merchant, payment) for payment, merchant in found[:limit]]
 
     async def find_by_reference(self, processor: str, reference: str) -> tuple[str, str] | None:
         for p in self.staged.payments.values():
@@ -162,3 +199,145 @@ class SingleProcessor:
         if name not in self.processors:
             raise errors.InvalidArgument("processor", f"unknown processor {name!r}")
         return self.processors[name]
+
+
+# ---- the PaymentProcessor port ---------------------------------------------------------------
+#
+# An in-memory fake of the PaymentProcessor port with scripted outcomes, for unit tests.
+#
+# It is the in-house simulator on an InMemoryLedger (so captures, refunds,
+# idempotent replays and ``retrieve`` behave like a real processor) plus a
+# script: the next call of an operation can be made to fail in a chosen way.
+#
+#     fake = FakeProcessor()
+#     fake.script("capture", Outcome.ANSWER_LOST)   # next capture happens, its answer is lost
+#     fake.script("authorize", Outcome.DECLINED, code="insufficient_funds")
+#     fake.script("refund", Outcome.UNAVAILABLE)    # next refund: nothing happens
+#     ...
+#     assert [call.operation for call in fake.calls] == ["authorize", "capture"]
+#
+# Unscripted calls behave like the in-house processor (payment method tokens
+# included). Every call is recorded in ``calls`` with its idempotency key.
+
+OPERATIONS = ("authorize", "capture", "refund", "cancel", "retrieve", "find_payment", "find_refund",
+              "update_dispute", "close_dispute")
+
+T = TypeVar("T")
+
+
+class Outcome(enum.Enum):
+    """What a scripted call does."""
+
+    DECLINED = "declined"  # ProcessorDeclined(code), nothing recorded
+    INVALID = "invalid"  # ProcessorInvalidRequest, nothing recorded
+    UNAVAILABLE = "unavailable"  # ProcessorUnavailable, nothing recorded
+    ANSWER_LOST = "answer_lost"  # the call takes effect, then ProcessorOutcomeUnknown
+
+
+@dataclasses.dataclass(frozen=True)
+class Call:
+    operation: str
+    args: tuple[Any, ...]
+    idempotency_key: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class _Scripted:
+    outcome: Outcome
+    code: str
+
+
+class FakeProcessor:
+    """PaymentProcessor for tests: the in-house simulator in memory, plus scripted failures."""
+
+    def __init__(self, name: str = "fake") -> None:
+        self.name = name
+        self.ledger = InMemoryLedger()
+        self.calls: list[Call] = []
+        self._simulator = InHouseProcessor(self.ledger)
+        self.idempotency_retention = self._simulator.idempotency_retention
+        self._script: dict[str, collections.deque[_Scripted]] = collections.defaultdict(collections.deque)
+
+    @classmethod
+    def from_settings(cls, settings: Any, *, engine: Any = None) -> FakeProcessor:
+        return cls()
+
+    def script(self, operation: str, outcome: Outcome, *, code: str = "card_declined") -> FakeProcessor:
+        """Make the next (not yet scripted) call of ``operation`` end with ``outcome``."""
+        if operation not in OPERATIONS:
+            raise ValueError(f"unknown operation {operation!r}; one of {', '.join(OPERATIONS)}")
+        self._script[operation].append(_Scripted(outcome, code))
+        return self
+
+    def calls_of(self, operation: str) -> list[Call]:
+        return [call for call in self.calls if call.operation == operation]
+
+    # ---- the port ----
+
+    async def authorize(self, request: AuthorizeRequest, *, idempotency_key: str) -> ProcessorPayment:
+        return await self._run(
+            Call("authorize", (request,), idempotency_key),
+            lambda: self._simulator.authorize(request, idempotency_key=idempotency_key),
+        )
+
+    async def capture(self, reference: str, amount: int, *, idempotency_key: str) -> ProcessorPayment:
+        return await self._run(
+            Call("capture", (reference, amount), idempotency_key),
+            lambda: self._simulator.capture(reference, amount, idempotency_key=idempotency_key),
+        )
+
+    async def refund(
+        self, reference: str, amount: int, *, idempotency_key: str, reason: str = ""
+    ) -> ProcessorRefund:
+        return await self._run(
+            Call("refund", (reference, amount, reason), idempotency_key),
+            lambda: self._simulator.refund(reference, amount, idempotency_key=idempotency_key, reason=reason),
+        )
+
+    async def cancel(self, reference: str, *, idempotency_key: str) -> ProcessorPayment:
+        return await self._run(
+            Call("cancel", (reference,), idempotency_key),
+            lambda: self._simulator.cancel(reference, idempotency_key=idempotency_key),
+        )
+
+    async def retrieve(self, reference: str) -> ProcessorPayment:
+        return await self._run(Call("retrieve", (reference,)), lambda: self._simulator.retrieve(reference))
+
+    async def find_payment(self, payment_id: str) -> ProcessorPayment | None:
+        return await self._run(Call("find_payment", (payment_id,)), lambda: self._simulator.find_payment(payment_id))
+
+    async def find_refund(self, reference: str, refund_id: str) -> ProcessorRefund | None:
+        return await self._run(Call("find_refund", (reference, refund_id)),
+                               lambda: self._simulator.find_refund(reference, refund_id))
+
+    async def update_dispute(self, reference: str, evidence: DisputeEvidence, *, submit: bool,
+                             idempotency_key: str) -> ProcessorDispute:
+        return await self._run(
+            Call("update_dispute", (reference, evidence, submit), idempotency_key),
+            lambda: self._simulator.update_dispute(reference, evidence, submit=submit,
+                                                   idempotency_key=idempotency_key))
+
+    async def close_dispute(self, reference: str, *, idempotency_key: str) -> ProcessorDispute:
+        return await self._run(Call("close_dispute", (reference,), idempotency_key),
+                               lambda: self._simulator.close_dispute(reference, idempotency_key=idempotency_key))
+
+    # ---- scripting ----
+
+    async def _run(self, call: Call, perform: Callable[[], Awaitable[T]]) -> T:
+        self.calls.append(call)
+        queue = self._script[call.operation]
+        scripted = queue.popleft() if queue else None
+        if scripted is None:
+            return await perform()
+        if scripted.outcome is Outcome.ANSWER_LOST:
+            await perform()
+            raise ProcessorOutcomeUnknown(f"fake {call.operation}: the answer was lost (scripted)")
+        raise _scripted_error(call.operation, scripted)
+
+
+def _scripted_error(operation: str, scripted: _Scripted) -> Exception:
+    if scripted.outcome is Outcome.DECLINED:
+        return ProcessorDeclined(f"fake {operation}: declined (scripted)", code=scripted.code)
+    if scripted.outcome is Outcome.INVALID:
+        return ProcessorInvalidRequest(f"fake {operation}: invalid request (scripted)")
+    return ProcessorUnavailable(f"fake {operation}: unavailable (scripted)")

@@ -24,3 +24,12 @@ if [ "$(id -u)" = 0 ] && ! cmp -s scripts/containers.conf /etc/containers/contai
   log "installing /etc/containers/containers.conf (runc, pinned ulimits)"
   install -D -m 0644 scripts/containers.conf /etc/containers/containers.conf
 fi
+
+# CoreDNS for the real node (tools/coredns: a pinned module and a main with only the plugins it needs),
+# static. Rebuilt only when the module changes.
+coredns_stamp="$(cat tools/coredns/go.mod tools/coredns/go.sum tools/coredns/main.go | sha256sum | cut -c1-16)"
+if [ ! -x "$TOOLS_BIN/coredns" ] || [ "$(cat "$TOOLS_BIN/.coredns.version" 2>/dev/null)" != "$coredns_stamp" ]; then
+  log "go build coredns (tools/coredns)"
+  (cd tools/coredns && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags '-s -w' -o "$TOOLS_BIN/coredns" .)
+  echo "$coredns_stamp" > "$TOOLS_BIN/.coredns.version"
+fi

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,73 +11,42 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..domain import errors
-from ..domain.model import (
-    CaptureMethod,
-    Payment,
-    PendingAction,
-    Refund,
-    RefundStatus,
-    Status,
-    utcnow,
-)
+from ..domain.model import Dispute, Payment, Refund, RefundStatus, Status, utcnow
+from ..domain.snapshot import from_plain, to_plain
 from ..service_layer.ports import Claim, ClaimKind, PageCursor, PaymentFilter
 from .event_log import EventJournal, SqlEventReader
-from .tables import idempotency_keys, payments, refunds, webhook_events
+from .event_tables import events
+from .tables import disputes, idempotency_keys, payments, refunds, webhook_events
+from .webhook_store import SqlWebhookEndpoints
 
-_PAYMENT_COLUMNS = [c.name for c in payments.columns if c.name != "version"]
+# The one mapping between the domain and the rows: columns are named as the dataclass fields
+# (domain/snapshot.py's plain values); a refund row adds its payment_id. A unit test fails when a
+# column and a field stop matching.
 
 
-def _payment_row(payment: Payment) -> dict[str, Any]:
-    row = {name: getattr(payment, name, None) for name in _PAYMENT_COLUMNS}
-    row.update(
-        status=payment.status.value,
-        capture_method=payment.capture_method.value,
-        pending_action=payment.pending_action.value if payment.pending_action else None,
-        metadata=dict(payment.metadata),
-    )
+def payment_row(payment: Payment) -> dict[str, Any]:
+    """The payments row of ``payment`` (its refunds and disputes are rows of their own)."""
+    row = to_plain(payment)
+    del row["refunds"], row["disputes"]
     return row
 
 
-def _refund_row(payment_id: str, refund: Refund) -> dict[str, Any]:
-    return {
-        "refund_id": refund.refund_id,
-        "payment_id": payment_id,
-        "amount": refund.amount,
-        "reason": refund.reason,
-        "status": refund.status.value,
-        "processor_reference": refund.processor_reference,
-        "created_at": refund.created_at,
-    }
+def refund_row(payment_id: str, refund: Refund) -> dict[str, Any]:
+    return {**to_plain(refund), "payment_id": payment_id}
 
 
-def _to_payment(row: Any, refund_rows: list[Any]) -> Payment:
-    return Payment(
-        payment_id=row.payment_id,
-        merchant_id=row.merchant_id,
-        amount=row.amount,
-        currency=row.currency,
-        status=Status(row.status),
-        capture_method=CaptureMethod(row.capture_method),
-        processor=row.processor,
-        payment_method=row.payment_method,
-        customer_id=row.customer_id,
-        description=row.description,
-        metadata=dict(row.metadata or {}),
-        processor_reference=row.processor_reference,
-        amount_captured=row.amount_captured,
-        amount_refunded=row.amount_refunded,
-        refunds=[
-            Refund(r.refund_id, r.amount, r.reason, RefundStatus(r.status), r.created_at, r.processor_reference)
-            for r in refund_rows
-        ],
-        failure_code=row.failure_code,
-        failure_message=row.failure_message,
-        pending_action=PendingAction(row.pending_action) if row.pending_action else None,
-        pending_amount=row.pending_amount,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        version=row.version,
-    )
+def dispute_row(payment_id: str, dispute: Dispute) -> dict[str, Any]:
+    return {**to_plain(dispute), "payment_id": payment_id}
+
+
+def payment_from_rows(row: Mapping[str, Any], refund_rows: Iterable[Mapping[str, Any]],
+                      dispute_rows: Iterable[Mapping[str, Any]] = ()) -> Payment:
+    return from_plain(Payment, {**row, "refunds": list(refund_rows), "disputes": list(dispute_rows)})
+
+
+def _to_payment(row: Any, refund_rows: list[Any], dispute_rows: list[Any] = ()) -> Payment:
+    return payment_from_rows(row._mapping, (refund._mapping for refund in refund_rows),
+                             (dispute._mapping for dispute in dispute_rows))
 
 
 class SqlPaymentRepository:
@@ -88,10 +58,12 @@ class SqlPaymentRepository:
 
     async def add(self, payment: Payment) -> None:
         payment.version = max(1, len(payment.events))
-        await self.connection.execute(payments.insert().values(**_payment_row(payment), version=payment.version))
+        await self.connection.execute(payments.insert().values(**payment_row(payment)))
         self.journal.collect(payment)
         for refund in payment.refunds:
-            await self.connection.execute(refunds.insert().values(**_refund_row(payment.payment_id, refund)))
+            await self.connection.execute(refunds.insert().values(**refund_row(payment.payment_id, refund)))
+        for dispute in payment.disputes:
+            await self.connection.execute(disputes.insert().values(**dispute_row(payment.payment_id, dispute)))
 
     async def get(self, merchant_id: str, payment_id: str, *, for_update: bool = False) -> Payment | None:
         query = select(payments).where(payments.c.payment_id == payment_id, payments.c.merchant_id == merchant_id)
@@ -101,15 +73,16 @@ class SqlPaymentRepository:
         if row is None:
             return None
         refund_rows = (await self._refunds_of([payment_id])).get(payment_id, [])
-        return _to_payment(row, refund_rows)
+        dispute_rows = (await self._children_of(disputes, [payment_id])).get(payment_id, [])
+        return _to_payment(row, refund_rows, dispute_rows)
 
     async def save(self, payment: Payment) -> None:
         """Write back the payment; its version grows by one per recorded event."""
         if not payment.events:
             payment._record("payment.updated")
         steps = len(payment.events)
-        values = _payment_row(payment)
-        del values["payment_id"], values["merchant_id"], values["created_at"]
+        values = payment_row(payment)
+        del values["payment_id"], values["merchant_id"], values["created_at"], values["version"]
         result = await self.connection.execute(
             update(payments)
             .where(payments.c.payment_id == payment.payment_id, payments.c.version == payment.version)
@@ -120,15 +93,23 @@ class SqlPaymentRepository:
         payment.version += steps
         self.journal.collect(payment)
         for refund in payment.refunds:
-            row = _refund_row(payment.payment_id, refund)
+            row = refund_row(payment.payment_id, refund)
             statement = insert(refunds).values(**row)
             await self.connection.execute(
                 statement.on_conflict_do_update(
                     index_elements=[refunds.c.refund_id],
                     set_={"status": statement.excluded.status,
-                          "processor_reference": statement.excluded.processor_reference},
+                          "processor_reference": statement.excluded.processor_reference,
+                          "failure_reason": statement.excluded.failure_reason},
                 )
             )
+        for dispute in payment.disputes:
+            row = dispute_row(payment.payment_id, dispute)
+            statement = insert(disputes).values(**row)
+            changing = {k: getattr(statement.excluded, k) for k in row if k not in ("dispute_id", "payment_id",
+                                                                                   "created_at")}
+            await self.connection.execute(
+                statement.on_conflict_do_update(index_elements=[disputes.c.dispute_id], set_=changing))
 
     async def list(
         self, merchant_id: str, filters: PaymentFilter, after: PageCursor | None, limit: int
@@ -144,8 +125,10 @@ class SqlPaymentRepository:
             )
         query = query.order_by(payments.c.created_at.desc(), payments.c.payment_id.desc()).limit(limit)
         rows = (await self.connection.execute(query)).all()
-        by_payment = await self._refunds_of([row.payment_id for row in rows])
-        return [_to_payment(row, by_payment.get(row.payment_id, [])) for row in rows]
+        ids = [row.payment_id for row in rows]
+        by_payment, disputes_of = await self._refunds_of(ids), await self._children_of(disputes, ids)
+        return [_to_payment(row, by_payment.get(row.payment_id, []), disputes_of.get(row.payment_id, []))
+                for row in rows]
 
     async def awaiting_processor(self, older_than: datetime, limit: int) -> list[tuple[str, str]]:
         pending_refund = (
@@ -155,7 +138,8 @@ class SqlPaymentRepository:
         query = (
             select(payments.c.merchant_id, payments.c.payment_id)
             .where(or_(and_(payments.c.status == Status.PROCESSING.value, payments.c.updated_at < older_than),
-                       payments.c.payment_id.in_(pending_refund)))
+                       payments.c.payment_id.in_(pending_refund)),
+                   payments.c.review_reason == "")
             .order_by(payments.c.updated_at)
             .limit(limit)
         )
@@ -168,13 +152,42 @@ class SqlPaymentRepository:
         )).first()
         return (row.merchant_id, row.payment_id) if row else None
 
+    async def requiring_review(self, limit: int) -> list[Payment]:
+        query = (select(payments).where(payments.c.review_reason != "")
+                 .order_by(payments.c.updated_at).limit(limit))
+        rows = (await self.connection.execute(query)).all()
+        ids = [row.payment_id for row in rows]
+        refunds_of, disputes_of = await self._refunds_of(ids), await self._children_of(disputes, ids)
+        return [_to_payment(r, refunds_of.get(r.payment_id, []), disputes_of.get(r.payment_id, [])) for r in rows]
+
+    async def count_requiring_review(self) -> int:
+        query = select(func.count()).where(payments.c.review_reason != "")
+        return (await self.connection.execute(query)).scalar() or 0
+
+    async def history(self, payment_id: str) -> list[tuple[int, str, str]] | None:
+        """(sequence, type, status after it) of the payment's events, oldest first (the auditor's view)."""
+        query = (select(events.c.sequence, events.c.type, events.c.data["status"].astext.label("status"))
+                 .where(events.c.payment_id == payment_id).order_by(events.c.sequence))
+        return [(row.sequence, row.type, row.status) for row in (await self.connection.execute(query)).all()]
+
+    async def all_ids(self, after: str, limit: int, merchants: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+        """(merchant_id, payment_id) of every payment, in payment id order (the auditor's walk)."""
+        query = (select(payments.c.merchant_id, payments.c.payment_id).where(payments.c.payment_id > after)
+                 .order_by(payments.c.payment_id).limit(limit))
+        if merchants:
+            query = query.where(payments.c.merchant_id.in_(merchants))
+        return [(row.merchant_id, row.payment_id) for row in (await self.connection.execute(query)).all()]
+
     async def _refunds_of(self, payment_ids: list[str]) -> dict[str, list[Any]]:
+        return await self._children_of(refunds, payment_ids)
+
+    async def _children_of(self, table: Any, payment_ids: list[str]) -> dict[str, list[Any]]:
         if not payment_ids:
             return {}
+        key = table.c.refund_id if table is refunds else table.c.dispute_id
         rows = (
             await self.connection.execute(
-                select(refunds).where(refunds.c.payment_id.in_(payment_ids)).order_by(refunds.c.created_at,
-                                                                                      refunds.c.refund_id)
+                select(table).where(table.c.payment_id.in_(payment_ids)).order_by(table.c.created_at, key)
             )
         ).all()
         grouped: dict[str, list[Any]] = {}
@@ -292,6 +305,7 @@ class SqlUnitOfWork:
         self.journal = EventJournal(self.connection)
         self.payments = SqlPaymentRepository(self.connection, self.journal)
         self.events = SqlEventReader(self.connection)
+        self.endpoints = SqlWebhookEndpoints(self.connection)
         self.idempotency = SqlIdempotencyStore(self.connection)
         self.webhook_events = SqlWebhookEvents(self.connection)
         return self

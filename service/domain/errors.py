@@ -67,6 +67,12 @@ class PaymentNotCancelable(IllegalTransition):
     reason = "PAYMENT_NOT_CANCELABLE"
 
 
+class DisputeClosed(IllegalTransition):
+    """Evidence or closing was asked of a dispute that is already WON, LOST or WARNING_CLOSED."""
+
+    reason = "DISPUTE_CLOSED"
+
+
 class IdempotencyKeyReused(PaymentError):
     """The idempotency key was first used with different parameters."""
 

@@ -47,15 +47,24 @@ PAYMENT_EVENT_TYPES = frozenset({
     "payment.partially_refunded",
     "payment.refunded",
     "payment.updated",            # any other change (e.g. the processor's reference learnt while pending)
+    "payment.review_required",    # reconciliation cannot settle it safely: a person must look (review_reason)
 })
 
 REFUND_EVENT_TYPES = frozenset({
     "refund.created",    # PENDING: the amount is reserved
     "refund.succeeded",
-    "refund.failed",
+    "refund.failed",     # refused, or returned later (even after succeeding): the amount is released
+    "refund.canceled",   # canceled before the money moved: the amount is released
+    "refund.updated",    # still PENDING, with something learnt (the processor's id for it)
 })
 
-DISPUTE_EVENT_TYPES: frozenset[str] = frozenset()
+DISPUTE_EVENT_TYPES = frozenset({
+    "dispute.created",           # a chargeback (the amount is withheld) or an inquiry (WARNING_*)
+    "dispute.updated",           # its status, deadline or evidence changed
+    "dispute.funds_withdrawn",
+    "dispute.funds_reinstated",
+    "dispute.closed",            # WON, LOST or WARNING_CLOSED
+})
 
 EVENT_TYPES = PAYMENT_EVENT_TYPES | REFUND_EVENT_TYPES | DISPUTE_EVENT_TYPES
 

@@ -32,6 +32,17 @@ def new_refund_id() -> str:
     return "re_" + _ulid()
 
 
+def new_dispute_id() -> str:
+    return "dp_" + _ulid()
+
+
+DISPUTE_ID = re.compile(rf"^dp_{_BODY}$")
+
+
+def is_dispute_id(value: str) -> bool:
+    return bool(DISPUTE_ID.match(value))
+
+
 PAYMENT_ID = re.compile(rf"^pay_{_BODY}$")
 
 

@@ -12,6 +12,21 @@ call (the payment shows PROCESSING, or a refund shows PENDING), and a
 between leaves a record that reconciliation can finish, never a charge that
 the database does not know about. Illegal steps raise an IllegalTransition
 subclass and change nothing.
+
+Money also moves after a request was answered, and only forwards:
+
+    refund   PENDING ──> SUCCEEDED ──> FAILED        (a refund can fail even after succeeding)
+                 └─────> FAILED | CANCELED            (final; the amount is refundable again)
+    dispute  NEEDS_RESPONSE ──> UNDER_REVIEW ──> WON | LOST
+             WARNING_NEEDS_RESPONSE ──> WARNING_UNDER_REVIEW ──> WARNING_CLOSED   (inquiries move no money)
+
+PENDING and SUCCEEDED refunds hold their amount (amount_refunded counts
+SUCCEEDED only; PENDING is reserved so it cannot be refunded twice). A
+chargeback withholds its amount (amount_disputed) from creation until it is
+won; a lost one keeps it. What the merchant kept is
+amount_captured - amount_refunded - amount_disputed. Updates from the
+processor are applied by comparing states, never by counting deliveries, so a
+duplicate or an older event changes nothing.
 """
 
 from __future__ import annotations
@@ -23,7 +38,15 @@ from datetime import UTC, datetime
 from . import errors
 from .events import Event
 from .money import validate_amount
-from .processor import ProcessorPayment, ProcessorStatus
+from .processor import (
+    DisputeStatus,
+    ProcessorDispute,
+    ProcessorPayment,
+    ProcessorRefund,
+    ProcessorStatus,
+)
+
+_ELSEWHERE = "made at the processor"
 
 
 class Status(str, enum.Enum):
@@ -53,6 +76,30 @@ class RefundStatus(str, enum.Enum):
     PENDING = "PENDING"
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
+    CANCELED = "CANCELED"
+
+    @property
+    def final(self) -> bool:
+        return self in (RefundStatus.FAILED, RefundStatus.CANCELED)
+
+
+def _dispute_event(before: Dispute, after: Dispute) -> str:
+    """The event type of one dispute change (the most significant one)."""
+    if after.status.final and not before.status.final:
+        return "dispute.closed"
+    if after.funds_reinstated and not before.funds_reinstated:
+        return "dispute.funds_reinstated"
+    if after.funds_withdrawn and not before.funds_withdrawn:
+        return "dispute.funds_withdrawn"
+    return "dispute.updated"
+
+
+# How far along each dispute status is; a status never moves to a lower rank.
+_DISPUTE_RANK = {
+    DisputeStatus.WARNING_NEEDS_RESPONSE: 0, DisputeStatus.NEEDS_RESPONSE: 0,
+    DisputeStatus.WARNING_UNDER_REVIEW: 1, DisputeStatus.UNDER_REVIEW: 1,
+    DisputeStatus.WARNING_CLOSED: 2, DisputeStatus.WON: 2, DisputeStatus.LOST: 2,
+}
 
 
 def utcnow() -> datetime:
@@ -67,6 +114,31 @@ class Refund:
     status: RefundStatus
     created_at: datetime
     processor_reference: str = ""
+    failure_reason: str = ""
+
+
+@dataclasses.dataclass
+class Dispute:
+    """A customer's dispute of a captured payment (a chargeback, or an inquiry: WARNING_*)."""
+
+    dispute_id: str
+    processor_reference: str
+    amount: int
+    reason: str
+    status: DisputeStatus
+    created_at: datetime
+    updated_at: datetime
+    evidence_due_by: datetime | None = None
+    funds_withdrawn: bool = False
+    funds_reinstated: bool = False
+    evidence_submitted: bool = False
+
+    @property
+    def amount_withheld(self) -> int:
+        """What this dispute takes from the merchant now: a chargeback's amount until it is won."""
+        if self.status.inquiry or self.funds_reinstated or self.status is DisputeStatus.WON:
+            return 0
+        return self.amount
 
 
 @dataclasses.dataclass
@@ -86,6 +158,9 @@ class Payment:
     amount_captured: int = 0
     amount_refunded: int = 0
     refunds: list[Refund] = dataclasses.field(default_factory=list)
+    amount_disputed: int = 0
+    disputes: list[Dispute] = dataclasses.field(default_factory=list)
+    review_reason: str = ""
     failure_code: str = ""
     failure_message: str = ""
     pending_action: PendingAction | None = None
@@ -172,11 +247,11 @@ class Payment:
 
     @property
     def amount_refund_pending(self) -> int:
-        return sum(r.amount for r in self.refunds if r.status is RefundStatus.PENDING)
+        return sum(r.amount for r in self.pending_refunds)
 
     @property
     def amount_refundable(self) -> int:
-        return self.amount_captured - self.amount_refunded - self.amount_refund_pending
+        return self.amount_captured - self.amount_refunded - self.amount_refund_pending - self.amount_disputed
 
     def begin_refund(self, refund_id: str, amount: int | None, reason: str = "") -> Refund:
         """Reserve a refund (default: all that is left) as a PENDING record."""
@@ -196,7 +271,7 @@ class Payment:
             raise errors.RefundExceedsCaptured(
                 f"amount: {amount} exceeds the refundable amount {self.amount_refundable}"
                 f" (captured {self.amount_captured}, refunded {self.amount_refunded},"
-                f" pending {self.amount_refund_pending})"
+                f" pending {self.amount_refund_pending}, disputed {self.amount_disputed})"
             )
         refund = Refund(refund_id, amount, reason, RefundStatus.PENDING, utcnow())
         self.refunds.append(refund)
@@ -206,21 +281,168 @@ class Payment:
 
     def complete_refund(self, refund_id: str, processor_reference: str = "") -> None:
         refund = self._pending_refund(refund_id)
-        refund.status = RefundStatus.SUCCEEDED
-        refund.processor_reference = processor_reference
-        self.amount_refunded += refund.amount
-        self.status = Status.REFUNDED if self.amount_refunded >= self.amount_captured else Status.PARTIALLY_REFUNDED
-        self._touch()
-        self._record("refund.succeeded", refund_id=refund_id)
-        self._record("payment.refunded" if self.status is Status.REFUNDED else "payment.partially_refunded",
-                     refund_id=refund_id)
+        refund.processor_reference = processor_reference or refund.processor_reference
+        self._move_refund(refund, RefundStatus.SUCCEEDED)
 
-    def fail_refund(self, refund_id: str) -> None:
-        self._pending_refund(refund_id).status = RefundStatus.FAILED
-        self._touch()
-        self._record("refund.failed", refund_id=refund_id)
+    @property
+    def pending_refunds(self) -> list[Refund]:
+        """The refunds still waiting for the processor's answer, oldest first."""
+        return [r for r in self.refunds if r.status is RefundStatus.PENDING]
 
-    def refund(self, refund_id: str) -> Refund:
+    def fail_refund(self, refund_id: str, reason: str = "") -> None:
+        self._move_refund(self._pending_refund(refund_id), RefundStatus.FAILED, reason)
+
+    def record_refund_answer(self, refund_id: str, answer: ProcessorRefund) -> None:
+        """The processor's answer to our refund call: final, or still PENDING with its id."""
+        refund = self._pending_refund(refund_id)
+        changed = bool(answer.reference) and refund.processor_reference != answer.reference
+        refund.processor_reference = answer.reference or refund.processor_reference
+        if not self._move_refund(refund, RefundStatus(answer.status.value), answer.failure_reason) and changed:
+            self._record("refund.updated", refund_id=refund_id)  # accepted, still PENDING: its processor id
+        self._touch()
+
+    def apply_refund_view(self, view: ProcessorRefund, new_refund_id) -> bool:
+        """Move a refund forward to the processor's view (a webhook); returns whether anything changed.
+
+        The refund is found by our id (``view.refund_id``) or the processor's; a
+        refund made elsewhere (the processor's dashboard) is recorded once."""
+        refund = self._find_refund(view)
+        if refund is None:
+            return self._adopt_refund(view, new_refund_id)
+        changed = False
+        if view.reference and not refund.processor_reference:
+            refund.processor_reference, changed = view.reference, True
+        if self._move_refund(refund, RefundStatus(view.status.value), view.failure_reason):
+            return True
+        if changed:
+            self._record("refund.updated", refund_id=refund.refund_id)
+        return changed
+
+    def _find_refund(self, view: ProcessorRefund) -> Refund | None:
+        for refund in self.refunds:
+            if (view.refund_id and refund.refund_id == view.refund_id) or (
+                    view.reference and refund.processor_reference == view.reference):
+                return refund
+        return None
+
+    def _adopt_refund(self, view: ProcessorRefund, new_refund_id) -> bool:
+        if self.status not in (Status.CAPTURED, Status.PARTIALLY_REFUNDED, Status.REFUNDED):
+            return False
+        # the same refund seen earlier only as a total (charge.refunded): give it its id
+        for refund in self.refunds:
+            if not refund.processor_reference and refund.amount == view.amount and refund.reason == _ELSEWHERE:
+                refund.processor_reference = view.reference
+                if not self._move_refund(refund, RefundStatus(view.status.value), view.failure_reason):
+                    self._record("refund.updated", refund_id=refund.refund_id)
+                return True
+        status = RefundStatus(view.status.value)
+        if not status.final and view.amount > self.amount_refundable:
+            return False  # more than can be refunded: left to the auditor, never stored over the limit
+        refund = Refund(new_refund_id(), view.amount, _ELSEWHERE, RefundStatus.PENDING, utcnow(), view.reference)
+        self.refunds.append(refund)
+        self._record("refund.created", refund_id=refund.refund_id)
+        self._move_refund(refund, status, view.failure_reason)
+        self._touch()
+        return True
+
+    def _move_refund(self, refund: Refund, status: RefundStatus, failure_reason: str = "") -> bool:
+        """PENDING -> SUCCEEDED | FAILED | CANCELED, SUCCEEDED -> FAILED | CANCELED; nothing else."""
+        old = refund.status
+        if old is status or old.final or status is RefundStatus.PENDING:
+            return False
+        if status is RefundStatus.SUCCEEDED:
+            self.amount_refunded += refund.amount
+        elif old is RefundStatus.SUCCEEDED:
+            self.amount_refunded -= refund.amount
+        refund.status = status
+        refund.failure_reason = failure_reason if status.final else ""
+        self._follow_refunds()
+        self._record(f"refund.{status.value.lower()}", refund_id=refund.refund_id)
+        if status is RefundStatus.SUCCEEDED:
+            self._record("payment.refunded" if self.status is Status.REFUNDED else "payment.partially_refunded",
+                         refund_id=refund.refund_id)
+        return True
+
+    def _follow_refunds(self) -> None:
+        if self.status in (Status.CAPTURED, Status.PARTIALLY_REFUNDED, Status.REFUNDED):
+            if self.amount_captured and self.amount_refunded >= self.amount_captured:
+                self.status = Status.REFUNDED
+            else:
+                self.status = Status.PARTIALLY_REFUNDED if self.amount_refunded else Status.CAPTURED
+        self._touch()
+
+    # ---- disputes -------------------------------------------------------
+
+    def dispute(self, dispute_id: str) -> Dispute:
+        for dispute in self.disputes:
+            if dispute.dispute_id == dispute_id:
+                return dispute
+        raise errors.NotFound(f"dispute {dispute_id} not found on payment {self.payment_id}",
+                              reason="DISPUTE_NOT_FOUND")
+
+    def apply_dispute_view(self, view: ProcessorDispute, new_dispute_id) -> bool:
+        """Record a dispute, or move it forward, from the processor's view; returns whether it changed."""
+        dispute = next((d for d in self.disputes if d.processor_reference == view.reference), None)
+        if dispute is None:
+            now = utcnow()
+            dispute = Dispute(new_dispute_id(), view.reference, view.amount, view.reason, view.status, now, now,
+                              view.evidence_due_by, view.funds_withdrawn, view.funds_reinstated)
+            self.disputes.append(dispute)
+            self._recount_disputes()
+            self._record("dispute.created", dispute_id=dispute.dispute_id)
+            if dispute.status.final:
+                self._record("dispute.closed", dispute_id=dispute.dispute_id)
+            return True
+        return self._move_dispute(dispute, view)
+
+    def _move_dispute(self, dispute: Dispute, view: ProcessorDispute) -> bool:
+        before = dataclasses.replace(dispute)
+        if _DISPUTE_RANK[view.status] > _DISPUTE_RANK[dispute.status] and not dispute.status.final:
+            dispute.status = view.status
+        dispute.funds_withdrawn = dispute.funds_withdrawn or view.funds_withdrawn
+        dispute.funds_reinstated = dispute.funds_reinstated or view.funds_reinstated
+        if view.evidence_due_by and not dispute.status.final:
+            dispute.evidence_due_by = view.evidence_due_by
+        dispute.reason = dispute.reason or view.reason
+        if dispute == before:
+            return False
+        dispute.updated_at = utcnow()
+        self._recount_disputes()
+        self._record(_dispute_event(before, dispute), dispute_id=dispute.dispute_id)
+        return True
+
+    def check_dispute_open(self, dispute_id: str) -> Dispute:
+        dispute = self.dispute(dispute_id)
+        if dispute.status.final:
+            raise errors.DisputeClosed(
+                f"dispute {dispute_id} is {dispute.status.value}; evidence and closing are only for open disputes"
+            )
+        return dispute
+
+    def evidence_submitted(self, dispute_id: str, view: ProcessorDispute, *, submitted: bool) -> None:
+        """The processor's answer to our evidence (or close) call on ``dispute_id``."""
+        dispute = self.dispute(dispute_id)
+        newly = submitted and not dispute.evidence_submitted
+        dispute.evidence_submitted = dispute.evidence_submitted or submitted
+        if not self._move_dispute(dispute, view) and newly:
+            self._record("dispute.updated", dispute_id=dispute_id)
+        dispute.updated_at = utcnow()
+        self._touch()
+
+    def _recount_disputes(self) -> None:
+        self.amount_disputed = min(sum(d.amount_withheld for d in self.disputes), self.amount_captured)
+        self._touch()
+
+    # ---- a person must look ---------------------------------------------
+
+    def require_review(self, reason: str) -> None:
+        """Reconciliation cannot decide safely (e.g. a call older than the processor keeps keys)."""
+        self.review_reason = reason
+        self._touch()
+        self._record("payment.review_required")
+
+    def find_refund(self, refund_id: str) -> Refund:
+        """The refund with this id; NotFound if the payment has none."""
         for refund in self.refunds:
             if refund.refund_id == refund_id:
                 return refund
@@ -255,18 +477,20 @@ class Payment:
         return before != (self.status, self.amount_captured, self.amount_refunded, len(self.refunds))
 
     def _apply_refunded(self, total: int, new_refund_id) -> None:
-        """Confirm pending refunds (oldest first), then record any refund made elsewhere."""
-        if total <= self.amount_refunded or self.status not in (Status.CAPTURED, Status.PARTIALLY_REFUNDED):
+        """Record refunds made elsewhere that only a total reports (charge.refunded).
+
+        A total says nothing about which refund moved, so it confirms none of
+        ours (a processor counts pending refunds in it too; their own events
+        settle them) and only records what no known refund, in any state,
+        accounts for: an older total, or one from before a refund failed, adds nothing."""
+        if self.status not in (Status.CAPTURED, Status.PARTIALLY_REFUNDED):
             return
-        for refund in [r for r in self.refunds if r.status is RefundStatus.PENDING]:
-            if self.amount_refunded + refund.amount <= total:
-                self.complete_refund(refund.refund_id)
-        missing = total - self.amount_refunded - self.amount_refund_pending
+        missing = min(total - sum(r.amount for r in self.refunds), self.amount_refundable)
         if missing > 0:
-            refund = Refund(new_refund_id(), missing, "made at the processor", RefundStatus.PENDING, utcnow())
+            refund = Refund(new_refund_id(), missing, _ELSEWHERE, RefundStatus.PENDING, utcnow())
             self.refunds.append(refund)
             self._record("refund.created", refund_id=refund.refund_id)
-            self.complete_refund(refund.refund_id)
+            self._move_refund(refund, RefundStatus.SUCCEEDED)
 
     # ---- helpers --------------------------------------------------------
 
@@ -289,7 +513,7 @@ class Payment:
             )
 
     def _pending_refund(self, refund_id: str) -> Refund:
-        refund = self.refund(refund_id)
+        refund = self.find_refund(refund_id)
         if refund.status is not RefundStatus.PENDING:
             raise errors.IllegalTransition(f"refund {refund_id} is already {refund.status.value}")
         return refund

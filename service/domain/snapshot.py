@@ -1,60 +1,95 @@
-"""Payments as plain JSON-able dicts: the stored response of an idempotent request."""
+"""Payments as plain values, mapped field by field from the dataclasses' own field lists.
+
+One mapping, driven by ``dataclasses.fields`` and the field types, serves two shapes:
+
+    to_snapshot / from_snapshot   JSON-able dicts: the stored response of an idempotent request
+                                  and the cache entry (datetimes as ISO 8601 strings)
+    to_plain / from_plain         the same with datetimes kept: a database row's shape
+                                  (service/adapters/repository.py)
+
+Enums travel as their values; ``refunds`` as a list of plain refunds. A field
+added to Payment or Refund is carried with no change here; a field missing from
+the input takes its default (snapshots written before it existed). Fields
+declared with ``compare=False`` are not the payment's state (``events``: the
+changes recorded since it was loaded) and are not carried.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import enum
+import functools
+import types
+import typing
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from .model import CaptureMethod, Payment, PendingAction, Refund, RefundStatus, Status
+from .model import Payment
+
+T = TypeVar("T")
 
 
 def to_snapshot(payment: Payment) -> dict[str, Any]:
-    return {
-        "payment_id": payment.payment_id,
-        "merchant_id": payment.merchant_id,
-        "amount": payment.amount,
-        "currency": payment.currency,
-        "status": payment.status.value,
-        "capture_method": payment.capture_method.value,
-        "processor": payment.processor,
-        "payment_method": payment.payment_method,
-        "customer_id": payment.customer_id,
-        "description": payment.description,
-        "metadata": dict(payment.metadata),
-        "processor_reference": payment.processor_reference,
-        "amount_captured": payment.amount_captured,
-        "amount_refunded": payment.amount_refunded,
-        "refunds": [
-            {
-                "refund_id": r.refund_id,
-                "amount": r.amount,
-                "reason": r.reason,
-                "status": r.status.value,
-                "created_at": r.created_at.isoformat(),
-                "processor_reference": r.processor_reference,
-            }
-            for r in payment.refunds
-        ],
-        "failure_code": payment.failure_code,
-        "failure_message": payment.failure_message,
-        "pending_action": payment.pending_action.value if payment.pending_action else None,
-        "pending_amount": payment.pending_amount,
-        "created_at": payment.created_at.isoformat(),
-        "updated_at": payment.updated_at.isoformat(),
-        "version": payment.version,
+    return to_plain(payment, json=True)
+
+
+def from_snapshot(data: Mapping[str, Any]) -> Payment:
+    return from_plain(Payment, data)
+
+
+def state_fields(cls: Any) -> tuple[dataclasses.Field, ...]:
+    """The fields that make up the state of a dataclass (or of its instance): the ones carried."""
+    return tuple(field for field in dataclasses.fields(cls) if field.compare)
+
+
+def to_plain(value: Any, *, json: bool = False) -> Any:
+    """A dataclass as a dict of plain values (recursively); ``json`` also turns datetimes into text."""
+    if dataclasses.is_dataclass(value):
+        return {field.name: to_plain(getattr(value, field.name), json=json) for field in state_fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat() if json else value
+    if isinstance(value, list):
+        return [to_plain(item, json=json) for item in value]
+    if isinstance(value, dict):
+        return {key: to_plain(item, json=json) for key, item in value.items()}
+    return value
+
+
+def from_plain(cls: type[T], data: Mapping[str, Any]) -> T:
+    """The dataclass ``cls`` from plain values (the inverse of to_plain); keys it lacks are ignored."""
+    hints = _hints(cls)
+    values = {
+        field.name: _value(hints[field.name], data[field.name])
+        for field in state_fields(cls)
+        if field.name in data
     }
+    return cls(**values)
 
 
-def from_snapshot(data: dict[str, Any]) -> Payment:
-    fields = dict(data)
-    fields["status"] = Status(fields["status"])
-    fields["capture_method"] = CaptureMethod(fields["capture_method"])
-    fields["pending_action"] = PendingAction(fields["pending_action"]) if fields["pending_action"] else None
-    fields["created_at"] = datetime.fromisoformat(fields["created_at"])
-    fields["updated_at"] = datetime.fromisoformat(fields["updated_at"])
-    fields["refunds"] = [
-        Refund(r["refund_id"], r["amount"], r["reason"], RefundStatus(r["status"]),
-               datetime.fromisoformat(r["created_at"]), r.get("processor_reference", ""))
-        for r in data["refunds"]
-    ]
-    return Payment(**fields)
+def _value(hint: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):  # X | None
+        (hint,) = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        return _value(hint, value)
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        return [_value(item, element) for element in value]
+    if origin is dict:
+        return dict(value)
+    if dataclasses.is_dataclass(hint):
+        return from_plain(hint, value)
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return hint(value)
+    if hint is datetime and isinstance(value, str):
+        return datetime.fromisoformat(value)
+    return value
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)

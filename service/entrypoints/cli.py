@@ -1,4 +1,5 @@
-"""`payment-service`: serve, migrate, reconcile and edge-validator (one image, the chart picks the command)."""
+"""`payment-service`: serve, migrate, reconcile, audit, deliver, prune-events, inhouse-simulator and
+edge-validator (one image, the chart picks the command)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,19 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
     from ..bootstrap import bootstrap
-    from ..service_layer.reconcile import prune_idempotency_keys, reconcile
+    from ..service_layer.reconcile import prune_idempotency_keys, reconcile, requiring_review
+
+    if args.report:
+        async def listing() -> list[dict]:
+            app = bootstrap(settings)
+            try:
+                return await requiring_review(app.deps)
+            finally:
+                await app.close()
+
+        flagged = asyncio.run(listing())
+        print(json.dumps({"requiring_review": flagged, "count": len(flagged)}, indent=2))
+        return 1 if flagged else 0
 
     async def run() -> dict:
         app = bootstrap(settings)
@@ -38,11 +51,86 @@ def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
             report = await reconcile(app.deps, older_than=timedelta(seconds=args.older_than))
             pruned = await prune_idempotency_keys(
                 app.deps, timedelta(hours=settings.idempotency_retention_hours))
+            events = await _prune_events(app.engine, settings)
         finally:
             await app.close()
-        return {**report.__dict__, "idempotency_keys_pruned": pruned}
+        return {**report.__dict__, "idempotency_keys_pruned": pruned, "events_pruned": events}
 
     print(json.dumps(asyncio.run(run())))
+    return 0
+
+
+async def _prune_events(engine, settings: Settings) -> dict:
+    from ..adapters.delivery_queue import prune
+    from ..domain.model import utcnow
+
+    return await prune(engine, utcnow() - timedelta(days=settings.webhooks.event_retention_days))
+
+
+def _prune(args: argparse.Namespace, settings: Settings) -> int:
+    from ..bootstrap import make_engine
+
+    async def run() -> dict:
+        engine = make_engine(settings)
+        try:
+            return await _prune_events(engine, settings)
+        finally:
+            await engine.dispose()
+
+    print(json.dumps({"events_pruned": asyncio.run(run())}))
+    return 0
+
+
+def _deliver(args: argparse.Namespace, settings: Settings) -> int:
+    from .deliver import main as deliver
+
+    deliver(settings)
+    return 0
+
+
+def _audit(args: argparse.Namespace, settings: Settings) -> int:
+    from ..bootstrap import bootstrap
+    from ..service_layer.auditor import audit
+
+    async def run() -> dict:
+        app = bootstrap(settings)
+        try:
+            report = await audit(app.deps, processor_rate=args.processor_rate,
+                                 compare_processor=not args.skip_processor,
+                                 stuck_after=timedelta(seconds=args.stuck_after),
+                                 merchants=tuple(args.merchant or ()))
+        finally:
+            await app.close()
+        return report.as_dict()
+
+    result = asyncio.run(run())
+    print(json.dumps(result, indent=2))
+    return 1 if result["drift_count"] else 0
+
+
+def _inhouse_simulator(args: argparse.Namespace, settings: Settings) -> int:
+    """Play what the in-house processor does later and send its signed webhooks (processors/inhouse/simulator.py)."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from ..adapters.processors.inhouse.simulator import advance, deliver
+
+    if not (settings.inhouse_webhook_url and settings.inhouse_webhook_secret):
+        raise ConfigError("INHOUSE_WEBHOOK_URL and INHOUSE_WEBHOOK_SECRET are required to send in-house webhooks")
+
+    async def run() -> None:
+        engine = create_async_engine(settings.require_database())
+        try:
+            while True:
+                advanced = await advance(engine)
+                delivered = await deliver(engine, settings.inhouse_webhook_url, settings.inhouse_webhook_secret)
+                if args.once:
+                    print(json.dumps({**advanced.__dict__, **delivered.__dict__}))
+                    return
+                await asyncio.sleep(args.interval)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
     return 0
 
 
@@ -62,7 +150,26 @@ def main(argv: list[str] | None = None) -> int:
     migrate.set_defaults(func=_migrate)
     reconcile = commands.add_parser("reconcile", help="settle payments left waiting on a processor")
     reconcile.add_argument("--older-than", type=float, default=60.0, help="seconds a payment must have waited")
+    reconcile.add_argument("--report", action="store_true",
+                           help="only list the payments marked for a person (JSON); exit 1 when there are any")
     reconcile.set_defaults(func=_reconcile)
+    commands.add_parser("deliver", help="run the webhook delivery worker").set_defaults(func=_deliver)
+    commands.add_parser("prune-events", help="delete events older than EVENT_RETENTION_DAYS (reconcile does it too)"
+                        ).set_defaults(func=_prune)
+    audit = commands.add_parser("audit", help="check every payment's invariants and the processor's view (JSON);"
+                                              " exit 1 on any drift")
+    audit.add_argument("--processor-rate", type=float, default=20.0,
+                       help="processor lookups per second, per processor (0: unlimited)")
+    audit.add_argument("--skip-processor", action="store_true", help="do not compare with the processors")
+    audit.add_argument("--stuck-after", type=float, default=3600.0,
+                       help="seconds after which a pending processor call counts as stuck")
+    audit.add_argument("--merchant", action="append", help="only this merchant's payments (repeatable)")
+    audit.set_defaults(func=_audit)
+    simulator = commands.add_parser("inhouse-simulator", help="play the in-house processor's later events"
+                                                               " (failed refunds, disputes) and send its webhooks")
+    simulator.add_argument("--once", action="store_true", help="one pass, then print what it did (JSON)")
+    simulator.add_argument("--interval", type=float, default=1.0, help="seconds between passes")
+    simulator.set_defaults(func=_inhouse_simulator)
     commands.add_parser("edge-validator", help="run the edge's REST body validator (Envoy ext_authz)").set_defaults(
         func=_edge_validator)
     args = parser.parse_args(argv)

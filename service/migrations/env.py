@@ -7,12 +7,11 @@ import asyncio
 from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from service.adapters.processors.inhouse import ledger_metadata
 from service.adapters.tables import metadata
 
 config = context.config
-# Both schemas live in this database: the service's and the in-house processor's ledger.
-target_metadata = [metadata, ledger_metadata]
+# One metadata holds every table of this database: the service's and the in-house processor's ledger.
+target_metadata = metadata
 
 
 def _run(connection) -> None:

@@ -1,33 +1,32 @@
-"""Observability: Prometheus metrics, OpenTelemetry traces, and their wiring into the app.
+"""Observability: Prometheus metrics and OpenTelemetry traces.
 
-`install(app)` is called once by the composition root: it adds the gRPC
-interceptor (server span, go-grpc-prometheus metrics, payment outcomes), SQL
-spans and pool gauges on the engine, and a closer that flushes spans.
-Processor adapters are wrapped by `instrument_processors` before the
-dependencies are built. The metrics HTTP server is started by the gRPC
-entrypoint (`metrics.start_http_server`), not here, so tests can build many apps.
+The composition root calls `start(settings, engine)` once: it configures the
+tracer provider, SQL spans and pool gauges on the engine, and returns the flush
+to run on shutdown. Processor adapters are wrapped by `instrument_processors`
+before the dependencies are built. The gRPC entrypoint adds the server
+interceptor (span, go-grpc-prometheus metrics, access log) and starts the
+metrics HTTP server (`metrics.start_http_server`), so tests can build many apps.
+This package imports nothing of the composition root, so there is no cycle.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ..config import Settings
 from . import metrics, tracing
 from .processors import instrument_processors
 
-if TYPE_CHECKING:
-    from ..bootstrap import App
-
-__all__ = ["install", "instrument_processors", "metrics", "tracing"]
+__all__ = ["instrument_processors", "metrics", "start", "tracing"]
 
 
-def install(app: App) -> None:
-    from .interceptor import ObservabilityInterceptor
-
-    provider = tracing.configure(app.settings)
-    app.interceptors.append(ObservabilityInterceptor())
-    app.closers.append(provider.force_flush)
+def start(settings: Settings, engine: AsyncEngine | None) -> Callable[[], object]:
+    """Traces (exported when configured), SQL spans and pool gauges; returns the flush for shutdown."""
+    provider = tracing.configure(settings)
     metrics.initialize_webhooks()
-    if app.engine is not None:
-        tracing.instrument_engine(app.engine)
-        metrics.watch_pool(app.engine)
+    if engine is not None:
+        tracing.instrument_engine(engine)
+        metrics.watch_pool(engine)
+    return provider.force_flush

@@ -93,7 +93,11 @@ WEBHOOK_EVENTS = Counter(
 WEBHOOK_OUTCOMES = ("processed", "ignored", "duplicate", "signature_invalid", "malformed", "failed")
 # The type of an event whose signature or body could not be verified: never trust it.
 WEBHOOK_UNVERIFIED = "unverified"
-WEBHOOK_TYPE_PREFIXES = ("payment_intent.", "charge.", "refund.")
+WEBHOOK_TYPE_PREFIXES = ("payment_intent.", "charge.", "refund.", "dispute.")
+
+REVIEW_REQUIRED = Gauge(
+    "payment_requiring_review",
+    "Payments reconciliation marked for a person (no trace at the processor past its key retention).")
 
 SERVICE_INFO = Info("payment_service", "The payment service build.")
 

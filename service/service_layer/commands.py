@@ -6,6 +6,7 @@ import dataclasses
 import enum
 
 from ..domain.model import CaptureMethod, Status
+from ..domain.processor import DisputeEvidence
 
 
 class Action(str, enum.Enum):
@@ -50,4 +51,22 @@ class ProcessPayment:
     action: Action
     amount: int | None = None
     reason: str = ""
+    idempotency_key: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class SubmitDisputeEvidence:
+    merchant_id: str
+    payment_id: str
+    dispute_id: str
+    evidence: DisputeEvidence
+    submit: bool = False
+    idempotency_key: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class CloseDispute:
+    merchant_id: str
+    payment_id: str
+    dispute_id: str
     idempotency_key: str = ""

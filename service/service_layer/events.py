@@ -18,6 +18,7 @@ import base64
 import binascii
 import dataclasses
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -29,6 +30,8 @@ from ..domain.ids import EVENT_ID
 from .dependencies import Dependencies
 from .handlers import fingerprint
 from .validation import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, check_payment_id
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -197,3 +200,4 @@ async def _start(merchant_id: str, after: str, deps: Dependencies) -> int:
             return await uow.events.last_position(merchant_id)
     check_event_id(after, "after")
     return (await get_event(merchant_id, after, deps)).position  # placed: the sequencer ran above
+

@@ -13,27 +13,28 @@ Every call to a processor is bracketed by two transactions:
 
 A crash between 1 and 3 leaves a PROCESSING payment or a PENDING refund;
 a retry with the same key (after the lease ends) or `reconcile` re-sends the
-same processor call and settles it.
+same processor call and settles it. What the payment waits for is a value
+(pending.py: its own step, or one refund).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
 import hashlib
 import json
-from collections.abc import Callable
-from datetime import datetime
 
 from ..domain import errors, ids
-from ..domain.model import Payment, PendingAction, RefundStatus, Status
-from ..domain.processor import AuthorizeRequest, PaymentProcessor, ProcessorPayment, ProcessorStatus
+from ..domain.model import CaptureMethod, Payment, PendingAction
+from ..domain.processor import AuthorizeRequest, ProcessorPayment, ProcessorStatus
 from ..domain.snapshot import from_snapshot, to_snapshot
 from .commands import Action, CreatePayment, GetPayment, ListPayments, ProcessPayment
 from .dependencies import Dependencies
-from .ports import ClaimKind, PageCursor, PaymentFilter
+from .page_token import decode_page_token, encode_page_token
+from .pending import PaymentCall, PendingCall, Record, RefundCall, processor_key
+from .ports import Claim, ClaimKind, PageCursor, PaymentFilter, UnitOfWork
 from .validation import check_payment_id, page_size, validate_create, validate_process
+
+AUTHORIZE = PaymentCall(PendingAction.AUTHORIZE)
 
 
 def fingerprint(fields: dict) -> str:
@@ -47,9 +48,23 @@ def fingerprint(fields: dict) -> str:
 
 async def create_payment(cmd: CreatePayment, deps: Dependencies) -> Payment:
     cmd = validate_create(cmd)
+    payment = _new_payment(cmd, deps)
+    key = cmd.idempotency_key
+    async with deps.uow() as uow:  # 1. begin
+        fields = {k: v for k, v in cmd.__dict__.items() if k not in ("idempotency_key", "merchant_id")}
+        earlier = await _claim(uow, deps, cmd.merchant_id, key, "create", fields, payment.payment_id)
+        if earlier is not None:
+            return earlier
+        await uow.payments.add(payment)
+        await uow.commit()
+    await deps.cache.changed(payment)
+    return await _authorize(payment, deps, key=key)  # 2. the processor call, 3. settle
+
+
+def _new_payment(cmd: CreatePayment, deps: Dependencies) -> Payment:
     processor_name = cmd.processor or deps.processors.default
     deps.processors.get(processor_name)  # unknown name: InvalidArgument, nothing written
-    payment = Payment.new(
+    return Payment.new(
         payment_id=ids.new_payment_id(),
         merchant_id=cmd.merchant_id,
         amount=cmd.amount,
@@ -61,26 +76,10 @@ async def create_payment(cmd: CreatePayment, deps: Dependencies) -> Payment:
         description=cmd.description,
         metadata=dict(cmd.metadata),
     )
-    key = cmd.idempotency_key
-    async with deps.uow() as uow:
-        if key:
-            fields = {k: v for k, v in cmd.__dict__.items() if k not in ("idempotency_key", "merchant_id")}
-            claim = await uow.idempotency.claim(
-                cmd.merchant_id, key, operation="create", fingerprint=fingerprint(fields),
-                payment_id=payment.payment_id, refund_id="", lease_seconds=deps.lease_seconds,
-            )
-            if claim.kind is ClaimKind.REPLAY:
-                return from_snapshot(claim.response or {})
-            if claim.kind is ClaimKind.RESUME:
-                await uow.commit()
-                return await resume(cmd.merchant_id, claim.payment_id, claim.refund_id, key, deps)
-        await uow.payments.add(payment)
-        await uow.commit()
-    await deps.cache.changed(payment)
-    return await _authorize(payment, key, deps)
 
 
-async def _authorize(payment: Payment, key: str, deps: Dependencies) -> Payment:
+async def _authorize(payment: Payment, deps: Dependencies, *, key: str = "") -> Payment:
+    """Steps 2 and 3 of a create: a decline is a FAILED payment, not an error."""
     processor = deps.processors.get(payment.processor)
     request = AuthorizeRequest(
         payment_id=payment.payment_id,
@@ -88,24 +87,24 @@ async def _authorize(payment: Payment, key: str, deps: Dependencies) -> Payment:
         amount=payment.amount,
         currency=payment.currency,
         payment_method=payment.payment_method,
-        capture=payment.capture_method.value == "AUTOMATIC",
+        capture=payment.capture_method is CaptureMethod.AUTOMATIC,
         description=payment.description,
         customer_id=payment.customer_id,
     )
     try:
-        result = await processor.authorize(request, idempotency_key=f"{payment.payment_id}:authorize")
+        result = await processor.authorize(request, idempotency_key=processor_key(payment, PendingAction.AUTHORIZE))
     except (errors.ProcessorDeclined, errors.ProcessorInvalidRequest) as exc:
         decline = functools.partial(Payment.declined, code=_decline_code(exc), message=exc.message)
-        return await settle(payment, key, deps, decline)
+        return await settle(payment, AUTHORIZE, deps, decline, key=key)
     except errors.ProcessorUnavailable as exc:
         decline = functools.partial(Payment.declined, code="processor_unavailable", message=exc.message)
-        await settle(payment, key, deps, decline, forget=True)
+        await settle(payment, AUTHORIZE, deps, decline, key=key, forget=True)
         raise errors.Unavailable(
             f"processor {payment.processor} is unavailable; nothing was charged; retry with the same idempotency key"
         ) from exc
     except errors.ProcessorOutcomeUnknown:
-        return await _leave_processing(payment, key, deps)
-    return await settle(payment, key, deps, lambda p: _apply_authorization(p, result))
+        return await _leave_processing(payment, deps, key=key)
+    return await settle(payment, AUTHORIZE, deps, lambda p: _apply_authorization(p, result), key=key)
 
 
 def _decline_code(exc: errors.ProcessorError) -> str:
@@ -130,96 +129,71 @@ async def process_payment(cmd: ProcessPayment, deps: Dependencies) -> Payment:
     validate_process(cmd)
     key = cmd.idempotency_key
     refund_id = ids.new_refund_id() if cmd.action is Action.REFUND else ""
-    async with deps.uow() as uow:
-        if key:
-            fields = {"payment_id": cmd.payment_id, "action": cmd.action.value, "amount": cmd.amount,
-                      "reason": cmd.reason}
-            claim = await uow.idempotency.claim(
-                cmd.merchant_id, key, operation="process", fingerprint=fingerprint(fields),
-                payment_id=cmd.payment_id, refund_id=refund_id, lease_seconds=deps.lease_seconds,
-            )
-            if claim.kind is ClaimKind.REPLAY:
-                return from_snapshot(claim.response or {})
-            if claim.kind is ClaimKind.RESUME:
-                await uow.commit()
-                return await resume(cmd.merchant_id, claim.payment_id, claim.refund_id, key, deps)
+    async with deps.uow() as uow:  # 1. begin
+        fields = {"payment_id": cmd.payment_id, "action": cmd.action.value, "amount": cmd.amount,
+                  "reason": cmd.reason}
+        earlier = await _claim(uow, deps, cmd.merchant_id, key, "process", fields, cmd.payment_id, refund_id)
+        if earlier is not None:
+            return earlier
         payment = await uow.payments.get(cmd.merchant_id, cmd.payment_id, for_update=True)
         if payment is None:
             raise errors.NotFound(f"payment {cmd.payment_id} not found")
-        if cmd.action is Action.CAPTURE:
-            payment.begin_capture(cmd.amount)
-        elif cmd.action is Action.CANCEL:
-            payment.begin_cancel()
-        else:
-            payment.begin_refund(refund_id, cmd.amount, cmd.reason)
+        call = _begin(payment, cmd, refund_id)
         await uow.payments.save(payment)
         await uow.commit()
     await deps.cache.changed(payment)
-    return await send_pending(payment, refund_id, key, deps)
+    return await send_pending(payment, call, deps, key=key)  # 2. the processor call, 3. settle
 
 
-async def send_pending(payment: Payment, refund_id: str, key: str, deps: Dependencies) -> Payment:
-    """Send the processor call that the payment is waiting for, and settle it."""
-    if payment.pending_action is PendingAction.AUTHORIZE:
-        return await _authorize(payment, key, deps)
+def _begin(payment: Payment, cmd: ProcessPayment, refund_id: str) -> PendingCall:
+    """Reserve the action on the locked payment; returns the processor call it now waits for."""
+    if cmd.action is Action.CAPTURE:
+        payment.begin_capture(cmd.amount)
+        return PaymentCall(PendingAction.CAPTURE)
+    if cmd.action is Action.CANCEL:
+        payment.begin_cancel()
+        return PaymentCall(PendingAction.CANCEL)
+    payment.begin_refund(refund_id, cmd.amount, cmd.reason)
+    return RefundCall(refund_id)
+
+
+async def send_pending(payment: Payment, call: PendingCall, deps: Dependencies, *, key: str = "") -> Payment:
+    """Steps 2 and 3 for a begun payment: send the call it waits for, and settle the answer."""
+    if call == AUTHORIZE:
+        return await _authorize(payment, deps, key=key)
     processor = deps.processors.get(payment.processor)
     try:
-        apply = await _call(processor, payment, refund_id)
-    except (errors.ProcessorDeclined, errors.ProcessorInvalidRequest, errors.ProcessorUnavailable):
-        await settle(payment, key, deps, lambda p: _undo(p, refund_id), refund_id=refund_id, forget=True)
+        record = await call.send(processor, payment)
+    except (errors.ProcessorDeclined, errors.ProcessorInvalidRequest, errors.ProcessorUnavailable) as exc:
+        undo = functools.partial(call.undo, reason=exc.reason.lower())  # the refund's failure_reason
+        await settle(payment, call, deps, undo, key=key, forget=True)
         raise
     except errors.ProcessorOutcomeUnknown:
-        return await _leave_processing(payment, key, deps)
-    return await settle(payment, key, deps, apply, refund_id=refund_id)
-
-
-async def _call(processor: PaymentProcessor, payment: Payment, refund_id: str) -> Callable[[Payment], None]:
-    """Make the call; return how to record its answer on a freshly locked payment."""
-    reference = payment.processor_reference
-    if refund_id:
-        refund = payment.refund(refund_id)
-        result = await processor.refund(reference, refund.amount, idempotency_key=refund_id, reason=refund.reason)
-        if result.succeeded:
-            return lambda p: p.complete_refund(refund_id, result.reference)
-        return lambda p: p.fail_refund(refund_id)
-    if payment.pending_action is PendingAction.CAPTURE:
-        await processor.capture(reference, payment.pending_amount, idempotency_key=f"{payment.payment_id}:capture")
-        return lambda p: p.complete_capture()
-    await processor.cancel(reference, idempotency_key=f"{payment.payment_id}:cancel")
-    return lambda p: p.complete_cancel()
-
-
-def _undo(payment: Payment, refund_id: str) -> None:
-    if refund_id:
-        payment.fail_refund(refund_id)
-    else:
-        payment.abandon_pending()
+        return await _leave_processing(payment, deps, key=key)
+    return await settle(payment, call, deps, record, key=key)
 
 
 # ---- settling -------------------------------------------------------------
 
 
-def _still_waiting(payment: Payment, before: Payment, refund_id: str = "") -> bool:
-    if refund_id:
-        return payment.refund(refund_id).status is RefundStatus.PENDING
-    return payment.status is Status.PROCESSING and payment.pending_action is before.pending_action
-
-
 async def settle(
     before: Payment,
-    key: str,
+    call: PendingCall,
     deps: Dependencies,
-    apply: Callable[[Payment], None],
+    record: Record,
     *,
-    refund_id: str = "",
+    key: str = "",
     forget: bool = False,
 ) -> Payment:
-    """Record a processor's answer, unless someone (reconciliation) already did."""
+    """Step 3: record a processor's answer, unless someone (reconciliation) already did.
+
+    With the caller's idempotency ``key``, store the response under it (or,
+    with ``forget``, drop the key: nothing happened, a retry starts afresh)."""
     async with deps.uow() as uow:
         payment = await uow.payments.get(before.merchant_id, before.payment_id, for_update=True)
         assert payment is not None, "a payment being settled cannot disappear"
-        if _still_waiting(payment, before, refund_id):
-            apply(payment)
+        if call.waiting(payment):
+            record(payment)
             await uow.payments.save(payment)
         if key and forget:
             await uow.idempotency.forget(payment.merchant_id, key)
@@ -230,7 +204,7 @@ async def settle(
     return payment
 
 
-async def _leave_processing(payment: Payment, key: str, deps: Dependencies) -> Payment:
+async def _leave_processing(payment: Payment, deps: Dependencies, *, key: str = "") -> Payment:
     """Outcome unknown: keep the record, free the key for a retry to resume."""
     if key:
         async with deps.uow() as uow:
@@ -239,24 +213,55 @@ async def _leave_processing(payment: Payment, key: str, deps: Dependencies) -> P
     return payment
 
 
-async def resume(merchant_id: str, payment_id: str, refund_id: str, key: str, deps: Dependencies) -> Payment:
+# ---- idempotency: replay or resume an earlier request -----------------------
+
+
+async def _claim(
+    uow: UnitOfWork,
+    deps: Dependencies,
+    merchant_id: str,
+    key: str,
+    operation: str,
+    fields: dict,
+    payment_id: str,
+    refund_id: str = "",
+) -> Payment | None:
+    """Claim the caller's key in ``uow``: None when this request now owns it (or has none), else
+    the answer of the earlier request with that key (its stored response, or its work resumed)."""
+    if not key:
+        return None
+    claim = await uow.idempotency.claim(
+        merchant_id, key, operation=operation, fingerprint=fingerprint(fields),
+        payment_id=payment_id, refund_id=refund_id, lease_seconds=deps.lease_seconds,
+    )
+    if claim.kind is ClaimKind.NEW:
+        return None
+    if claim.kind is ClaimKind.REPLAY:
+        return from_snapshot(claim.response or {})
+    await uow.commit()  # keep the renewed lease while this request resumes the work
+    return await resume(merchant_id, claim, key, deps)
+
+
+async def resume(merchant_id: str, claim: Claim, key: str, deps: Dependencies) -> Payment:
     """Finish what an earlier request with this key started (or just report it)."""
     async with deps.uow() as uow:
-        payment = await uow.payments.get(merchant_id, payment_id)
+        payment = await uow.payments.get(merchant_id, claim.payment_id)
     if payment is None:  # the earlier request failed before writing anything
         async with deps.uow() as uow:
             await uow.idempotency.forget(merchant_id, key)
             await uow.commit()
         raise errors.IdempotencyKeyInUse("the earlier request with this idempotency key did not finish; retry")
-    waiting_refund = refund_id and any(
-        r.refund_id == refund_id and r.status is RefundStatus.PENDING for r in payment.refunds
-    )
-    if waiting_refund or (payment.status is Status.PROCESSING and not refund_id):
-        return await send_pending(payment, refund_id if waiting_refund else "", key, deps)
+    call = RefundCall(claim.refund_id) if claim.refund_id else _own_step(payment)
+    if call is not None and call.waiting(payment):
+        return await send_pending(payment, call, deps, key=key)
     async with deps.uow() as uow:
         await uow.idempotency.complete(merchant_id, key, to_snapshot(payment))
         await uow.commit()
     return payment
+
+
+def _own_step(payment: Payment) -> PaymentCall | None:
+    return PaymentCall(payment.pending_action) if payment.pending_action is not None else None
 
 
 # ---- reads ----------------------------------------------------------------
@@ -273,30 +278,6 @@ async def get_payment(query: GetPayment, deps: Dependencies) -> Payment:
         raise errors.NotFound(f"payment {query.payment_id} not found")
     await deps.cache.put(payment)
     return payment
-
-
-def _filter_tag(filters: PaymentFilter) -> str:
-    return fingerprint({"status": filters.status.value if filters.status else "", "customer": filters.customer_id})[:12]
-
-
-def encode_page_token(cursor: PageCursor, filters: PaymentFilter) -> str:
-    raw = json.dumps({"c": cursor.created_at.isoformat(), "p": cursor.payment_id, "f": _filter_tag(filters)})
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_page_token(token: str, filters: PaymentFilter) -> PageCursor | None:
-    if not token:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        data = json.loads(raw)
-        cursor = PageCursor(datetime.fromisoformat(data["c"]), check_payment_id(data["p"]))
-        tag = data["f"]
-    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError, errors.InvalidArgument):
-        raise errors.InvalidArgument("page_token", "is not a token returned by ListPayments") from None
-    if tag != _filter_tag(filters):
-        raise errors.InvalidArgument("page_token", "was issued for different filters; start again without it")
-    return cursor
 
 
 async def list_payments(query: ListPayments, deps: Dependencies) -> tuple[list[Payment], str]:

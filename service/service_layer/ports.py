@@ -1,7 +1,7 @@
 """The ports the use cases need: repositories, the idempotency store, the unit of work.
 
-SQL adapters (service.adapters.repository) and in-memory fakes
-(service.adapters.memory, for unit tests) implement the same Protocols.
+SQL adapters (service.adapters.repository) and in-memory fakes (tests/fakes.py,
+for unit tests) implement the same Protocols.
 """
 
 from __future__ import annotations
@@ -49,6 +49,21 @@ class PaymentRepository(Protocol):
 
     async def find_by_reference(self, processor: str, reference: str) -> tuple[str, str] | None:
         """(merchant_id, payment_id) of the payment the processor calls ``reference``."""
+        ...
+
+    async def requiring_review(self, limit: int) -> list[Payment]:
+        """Payments marked for a person (review_reason set), oldest change first."""
+        ...
+
+    async def count_requiring_review(self) -> int: ...
+
+    async def history(self, payment_id: str) -> list[tuple[int, str, str]] | None:
+        """(sequence, type, status after it) of the payment's events; None without an event log."""
+        ...
+
+    async def all_ids(self, after: str, limit: int, merchants: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+        """(merchant_id, payment_id) of every payment after ``after`` (of ``merchants`` when given),
+        in payment id order."""
         ...
 
 

@@ -37,6 +37,26 @@ def check_payment_id(value: str, field: str = "payment_id") -> str:
     return value
 
 
+MAX_EVIDENCE_LENGTH = 20000
+
+
+def check_dispute_id(value: str, field: str = "dispute_id") -> str:
+    if not value:
+        raise InvalidArgument(field, "is required")
+    if not ids.is_dispute_id(value):
+        raise InvalidArgument(field, "is not a dispute id (expected dp_ followed by 26 characters)")
+    return value
+
+
+def check_evidence(evidence) -> None:
+    """At least one text field, each at most MAX_EVIDENCE_LENGTH characters and without NUL."""
+    given = evidence.fields()
+    if not given:
+        raise InvalidArgument("evidence", "is required: give at least one field, e.g. uncategorized_text")
+    for name, value in given.items():
+        _check_text(f"evidence.{name}", value, MAX_EVIDENCE_LENGTH)
+
+
 def check_idempotency_key(value: str, field: str = "idempotency-key") -> str:
     if value and (len(value) > MAX_IDEMPOTENCY_KEY_LENGTH or not _PRINTABLE.match(value)):
         raise InvalidArgument(field, f"must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII characters")

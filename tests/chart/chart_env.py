@@ -18,6 +18,7 @@ VALUE_SETS: dict[str, list[str]] = {
     "kind": ["kind/values.yaml"],
     "tilt": ["kind/values.yaml", "kind/values-tilt.yaml"],
     "kind-observability": ["kind/values.yaml", "kind/values-observability.yaml"],
+    "real-node": ["kind/values.yaml", "kind/values-real-node.yaml"],
     **{
         path.name.removesuffix("-values.yaml"): [str(path.relative_to(REPO))]
         for path in sorted((CHART / "ci").glob("*-values.yaml"))

@@ -35,6 +35,7 @@ def test_service_monitor_scrapes_every_metrics_port(render):
         "payment": "/metrics",
         "payment-graphql": "/metrics",
         "payment-envoy-metrics": "/stats/prometheus",
+        "payment-deliver": "/metrics",
     }
 
 

@@ -12,6 +12,7 @@ NS_LABELS = {"kubernetes.io/metadata.name": NAMESPACE}
 INTERNET = Endpoint("internet", ip="203.0.113.7")
 STRIPE = Endpoint("stripe", ip="54.187.174.169")
 INTERNAL_HTTPS = Endpoint("internal-https", ip="10.0.0.5")
+MERCHANT_ENDPOINT = Endpoint("merchant-endpoint", ip="198.51.100.20")  # a merchant's webhook URL
 KUBE_DNS = Endpoint(
     "kube-dns", "kube-system", {"k8s-app": "kube-dns"}, {"kubernetes.io/metadata.name": "kube-system"}, "10.96.0.10"
 )
@@ -23,7 +24,7 @@ EXTERNAL_DB = Endpoint("external-db", ip="10.20.1.1")  # inside production-value
 
 # (source, destination, port) that must be allowed whenever both ends exist.
 FLOWS = [
-    ("internet", "envoy", 8080),
+    ("internet", "envoy", 8443),
     ("envoy", "payment", 50051),
     ("envoy", "graphql", 8000),
     ("graphql", "payment", 50051),
@@ -38,8 +39,11 @@ FLOWS = [
     ("prometheus", "payment", 9464),
     ("prometheus", "graphql", 9465),
     ("prometheus", "envoy", 9902),
-    ("test", "envoy", 8080),
+    ("test", "envoy", 8443),
     ("internet", "grpcui", 8081),
+    ("deliver", "postgresql", 5432),
+    ("deliver", "merchant-endpoint", 443),
+    ("prometheus", "deliver", 9466),
 ]
 # Flows that must stay blocked.
 BLOCKED = [
@@ -65,6 +69,11 @@ BLOCKED = [
     ("test", "payment", 50051),
     ("prometheus", "postgresql", 5432),
     ("payment", "envoy", 8080),
+    ("deliver", "internal-https", 443),  # SSRF: private addresses stay unreachable
+    ("deliver", "redis", 6379),
+    ("deliver", "payment", 50051),
+    ("deliver", "merchant-endpoint", 80),
+    ("internet", "deliver", 9466),
 ]
 
 
@@ -73,6 +82,7 @@ def endpoints(manifests) -> dict[str, Endpoint]:
         "internet": INTERNET,
         "stripe": STRIPE,
         "internal-https": INTERNAL_HTTPS,
+        "merchant-endpoint": MERCHANT_ENDPOINT,
         "prometheus": PROMETHEUS,
         "neighbour": NEIGHBOUR,
     }

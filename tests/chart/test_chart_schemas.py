@@ -15,7 +15,8 @@ pytestmark = pytest.mark.chart
 
 KUBERNETES_VERSIONS = ["1.27.0", "1.35.0"]
 # Custom resources: kubernetes-validate ships core schemas only.
-CRDS = {("monitoring.coreos.com/v1", "ServiceMonitor"), ("monitoring.coreos.com/v1", "PrometheusRule")}
+CRDS = {("monitoring.coreos.com/v1", "ServiceMonitor"), ("monitoring.coreos.com/v1", "PrometheusRule"),
+        ("cert-manager.io/v1", "Certificate")}
 
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)

@@ -91,7 +91,7 @@ def test_helm_test_checks_rest_and_grpc_health_through_envoy(render):
     pod = render("default").get("Pod", "payment-test-edge")
     assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
     scripts = {c["name"]: c["args"][0] for c in pod["spec"]["containers"]}
-    assert "http://payment-envoy:8080/v1/health" in scripts["rest-health"]
-    assert "payment-envoy:8080 grpc.health.v1.Health/Check" in scripts["grpc-health"]
+    assert "https://payment-envoy:8443/v1/health" in scripts["rest-health"]
+    assert "payment-envoy:8443 grpc.health.v1.Health/Check" in scripts["grpc-health"]
     images = {c["name"]: c["image"] for c in pod["spec"]["containers"]}
     assert images["grpc-health"].startswith("fullstorydev/grpcurl:v1.9.")

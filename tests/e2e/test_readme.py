@@ -26,12 +26,14 @@ def examples() -> str:
 
 def test_readme_examples_work_as_written(stack):
     port = stack.rest.rsplit(":", 1)[1]
-    script = "set -euo pipefail\n" + examples().replace("localhost:8080", f"localhost:{port}")
-    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120,
+    script = "set -euo pipefail\n" + examples().replace("localhost:8080", f"localhost:{port}").replace(
+        "localhost:8443", f"localhost:{stack.env['ENVOY_TLS_PORT']}")
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120, cwd=README.parent,
                           env={**os.environ, "PATH": f"{VENV_BIN}:{os.environ['PATH']}"})
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert '"status":"PARTIALLY_REFUNDED"' in out and '"amount_refunded":"500"' in out
     assert '"code":3' in out and "ISO 4217" in out
-    assert "payment.v1.PaymentService" in out and '"status": "SERVING"' in out
+    assert "payment.v1.PaymentService" in out and out.count('"status": "SERVING"') == 2
+    assert '{"status":"SERVING","version":' in out  # GET /v1/health over TLS
     assert '{"data":{"payments":{"payments":[{"payment_id":' in out

@@ -23,9 +23,11 @@ pytestmark = pytest.mark.e2e
 
 PAYMENT_FIELDS = [field.name for field in pb.Payment.DESCRIPTOR.fields]
 REFUND_FIELDS = [field.name for field in pb.Refund.DESCRIPTOR.fields]
+DISPUTE_FIELDS = [field.name for field in pb.Dispute.DESCRIPTOR.fields]
 GRAPHQL_SELECTION = " ".join(
     "metadata { key value }" if name == "metadata" else
-    f"refunds {{ {' '.join(REFUND_FIELDS)} }}" if name == "refunds" else name
+    f"refunds {{ {' '.join(REFUND_FIELDS)} }}" if name == "refunds" else
+    f"disputes {{ {' '.join(DISPUTE_FIELDS)} }}" if name == "disputes" else name
     for name in PAYMENT_FIELDS)
 GET = f"query Get($id: ID!) {{ payment(payment_id: $id) {{ {GRAPHQL_SELECTION} }} }}"
 

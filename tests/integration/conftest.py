@@ -7,6 +7,7 @@ several `payment-service serve` processes on one database, as replicas would.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import pathlib
 import signal
@@ -98,3 +99,18 @@ async def server_processes(postgres, work_dir):
     yield start
     for process in started:
         await process.close()
+
+
+@pytest.fixture
+def audited(postgres, key, record, request):
+    """After the test: `payment-service audit` (the real command) over the test's merchant must
+    report 0 drifts, the in-house ledger's view included. Its JSON output is kept in the figures."""
+    yield
+    merchant = API_KEYS[key]
+    env = {**os.environ, "DATABASE_URL": postgres, "LOG_LEVEL": "WARNING"}
+    done = subprocess.run([sys.executable, "-m", "service.entrypoints.cli", "audit", "--merchant", merchant],
+                          env=env, capture_output=True, text=True, timeout=300)
+    report = json.loads(done.stdout)
+    record(f"audit after {request.node.name}", examined=report["examined"],
+           compared_with_processor=report["compared_with_processor"], drifts=report["drift_count"])
+    assert (done.returncode, report["drifts"]) == (0, []), done.stdout + done.stderr

@@ -15,7 +15,7 @@ from service.gen.payment.v1 import payment_pb2 as pb
 from .conftest import auth
 from .test_grpc_api import details
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("audited")]
 
 
 async def test_thirty_concurrent_refunds_across_two_processes(server_processes, key, record):

@@ -23,7 +23,7 @@ from service.service_layer.reconcile import reconcile
 
 from .conftest import API_KEYS, auth
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("audited")]
 
 LEASE = "2"  # seconds before a retry may take over a dead request's key
 

@@ -22,13 +22,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from service.adapters.processors.inhouse import (
-    InHouseProcessor,
-    PostgresLedger,
-    inhouse_idempotency_keys,
-    inhouse_payments,
-    ledger_metadata,
-)
+from service.adapters.processors.inhouse.postgres_ledger import PostgresLedger
+from service.adapters.processors.inhouse.processor import InHouseProcessor
+from service.adapters.tables import inhouse_idempotency_keys, inhouse_payments, metadata
 from service.config import Settings
 from service.domain.errors import (
     ProcessorDeclined,
@@ -86,9 +82,12 @@ def _ledger_drift(connection) -> list:
         opts={
             "compare_type": True,
             "include_name": lambda name, kind, parent: kind != "table" or name.startswith("inhouse_"),
+            "include_object": lambda obj, name, kind, reflected, compare_to: (
+                kind != "table" or name.startswith("inhouse_")
+            ),
         },
     )
-    return compare_metadata(context, ledger_metadata)
+    return compare_metadata(context, metadata)
 
 
 async def test_migration_0002_creates_exactly_the_ledger_tables(engines):
@@ -164,7 +163,7 @@ RECONCILER = textwrap.dedent(
     """
     import asyncio, json, sys
     from sqlalchemy.ext.asyncio import create_async_engine
-    from service.adapters.processors.inhouse import InHouseProcessor
+    from service.adapters.processors.inhouse.processor import InHouseProcessor
     from service.config import Settings
 
     async def main(url, reference, capture_key):

@@ -23,14 +23,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from common.logs import JsonFormatter
 from devtools.devstack import free_port
-from service.adapters.processors.fake import FakeProcessor, Outcome
 from service.bootstrap import bootstrap
 from service.config import Settings
 from service.entrypoints.grpc.server import create_server
 from service.gen.payment.v1 import payment_pb2 as pb
 from service.gen.payment.v1 import payment_pb2_grpc
 from service.observability import metrics, tracing
-from tests.fakes import SingleProcessor
+from tests.fakes import FakeProcessor, Outcome, SingleProcessor
 
 pytestmark = pytest.mark.integration
 

@@ -113,3 +113,108 @@ def test_any_extra_key_anywhere_in_a_create_body_is_found(rules, extra, position
 def test_arbitrary_json_never_raises(rules, document):
     for where in (CREATE, PROCESS):
         check(rules, where, document)
+
+
+def test_a_singular_message_field_is_walked_too():
+    """UpdateWebhookEndpoint's body has a singular message field (`endpoint`) and a FieldMask."""
+    rules = BodyRules.from_descriptor_set(DESCRIPTOR.read_bytes())
+    path = "/v1/webhook_endpoints/we_01JD8X3Q6J8W7Z0V5Y4T2R1S9K"
+    assert rules.check("PATCH", path, b'{"endpoint": {"enabled": false}, "update_mask": "enabled"}') is None
+    refused = rules.check("PATCH", path, b'{"endpoint": {"enabld": false}}')
+    assert refused is not None and refused.field == "endpoint.enabld"
+
+
+async def test_the_validator_answers_envoy_with_a_json_status_naming_the_field():
+    """The ext_authz servicer itself, on a real in-process gRPC server (port 0)."""
+    import grpc
+    from envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
+
+    from service.entrypoints.edge.validator import create_server
+
+    server, port = create_server("127.0.0.1:0")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = external_auth_pb2_grpc.AuthorizationStub(channel)
+            request = external_auth_pb2.CheckRequest()
+            http = request.attributes.request.http
+            http.method, http.path = "POST", "/v1/payments/pay_01ABC:process"
+            http.raw_body = b'{"action": "REFUND", "amout": 5}'
+            denied = await stub.Check(request, timeout=10)
+            http.raw_body = b'{"action": "REFUND", "amount": 5}'
+            allowed = await stub.Check(request, timeout=10)
+    finally:
+        await server.stop(None)
+    assert allowed.status.code == 0
+    assert denied.status.code == 3 and denied.denied_response.status.code == 400
+    assert {(h.header.key, h.header.value) for h in denied.denied_response.headers} == {
+        ("content-type", "application/json")}
+    body = json.loads(denied.denied_response.body)
+    assert body["code"] == 3 and body["message"].startswith("amout: ")
+    assert body["details"][0]["field_violations"][0] == {
+        "field": "amout", "reason": "UNKNOWN_FIELD",
+        "description": "unknown field: payment.v1.ProcessPaymentRequest has no field 'amout'"}
+
+
+def nested_rules() -> BodyRules:
+    """A synthetic API with every shape the walk must follow: nested, repeated and map-valued
+    messages, a free-form Struct, and a rule whose body is one field."""
+    from google.api import annotations_pb2
+    from google.protobuf import descriptor_pb2, struct_pb2
+
+    F = descriptor_pb2.FieldDescriptorProto
+    struct_file = descriptor_pb2.FileDescriptorProto()
+    struct_pb2.DESCRIPTOR.CopyToProto(struct_file)
+    file = descriptor_pb2.FileDescriptorProto(name="t/v1/t.proto", package="t.v1", syntax="proto3",
+                                              dependency=["google/protobuf/struct.proto"])
+    item = file.message_type.add(name="Item")
+    item.field.add(name="sku", number=1, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL, json_name="sku")
+    item.field.add(name="unit_price", number=2, type=F.TYPE_INT64, label=F.LABEL_OPTIONAL, json_name="unitPrice")
+    request = file.message_type.add(name="Request")
+    entry = request.nested_type.add(name="ByKeyEntry")
+    entry.options.map_entry = True
+    entry.field.add(name="key", number=1, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL, json_name="key")
+    entry.field.add(name="value", number=2, type=F.TYPE_MESSAGE, type_name=".t.v1.Item", label=F.LABEL_OPTIONAL,
+                    json_name="value")
+    for number, (name, kind, type_name, label) in enumerate([
+            ("id", F.TYPE_STRING, "", F.LABEL_OPTIONAL),
+            ("item", F.TYPE_MESSAGE, ".t.v1.Item", F.LABEL_OPTIONAL),
+            ("items", F.TYPE_MESSAGE, ".t.v1.Item", F.LABEL_REPEATED),
+            ("by_key", F.TYPE_MESSAGE, ".t.v1.Request.ByKeyEntry", F.LABEL_REPEATED),
+            ("extra", F.TYPE_MESSAGE, ".google.protobuf.Struct", F.LABEL_OPTIONAL)], start=1):
+        field = request.field.add(name=name, number=number, type=kind, label=label,
+                                  json_name={"by_key": "byKey"}.get(name, name))
+        if type_name:
+            field.type_name = type_name
+    service = file.service.add(name="Things")
+    do = service.method.add(name="Do", input_type=".t.v1.Request", output_type=".t.v1.Request")
+    do.options.Extensions[annotations_pb2.http].post = "/v1/things/{id}:do"
+    do.options.Extensions[annotations_pb2.http].body = "*"
+    put = service.method.add(name="Put", input_type=".t.v1.Request", output_type=".t.v1.Request")
+    put.options.Extensions[annotations_pb2.http].patch = "/v1/things/{id=things/*}"
+    put.options.Extensions[annotations_pb2.http].body = "item"
+    return BodyRules.from_descriptor_set(
+        descriptor_pb2.FileDescriptorSet(file=[struct_file, file]).SerializeToString())
+
+
+DO, PUT = ("POST", "/v1/things/t1:do"), ("PATCH", "/v1/things/things/t1")
+
+
+@pytest.mark.parametrize(("where", "body", "field", "reason"), [
+    (DO, {"item": {"sku": "a", "unitPrise": 5}}, "item.unitPrise", "UNKNOWN_FIELD"),
+    (DO, {"items": [{"sku": "a"}, {"sku": "b", "qty": 2}]}, "items[1].qty", "UNKNOWN_FIELD"),
+    (DO, {"by_key": {"x": {"sku": "a"}, "y": {"skew": "b"}}}, "by_key['y'].skew", "UNKNOWN_FIELD"),
+    (DO, b'{"byKey": {"x": {"sku": "a", "sku": "b"}}}', "by_key['x'].sku", "DUPLICATE_FIELD"),
+    (DO, b'{"extra": {"free": {"form": 1, "form": 2}}}', "extra.free.form", "DUPLICATE_FIELD"),
+    (PUT, {"sku": "a", "id": "t1"}, "id", "UNKNOWN_FIELD"),  # the body is `item`, not the request
+])
+def test_the_walk_follows_nested_repeated_and_map_valued_messages(where, body, field, reason):
+    violation = check(nested_rules(), where, body)
+    assert violation is not None and (violation.field, violation.reason) == (field, reason)
+
+
+def test_free_form_and_well_formed_nested_bodies_pass():
+    rules = nested_rules()
+    assert check(rules, DO, {"id": "t1", "item": {"sku": "a", "unitPrice": "5"}, "items": [{"sku": "b"}],
+                             "byKey": {"x": {"unit_price": 1}}, "extra": {"anything": {"goes": [1, {"a": 2}]}}}) is None
+    assert check(rules, PUT, {"sku": "a", "unit_price": 3}) is None

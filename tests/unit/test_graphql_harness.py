@@ -20,11 +20,10 @@ import pytest
 from gateway.app import create_app
 from gateway.asgi import GraphQLApp
 from gateway.config import GraphQLSettings
-from service.adapters.processors.fake import FakeProcessor
 from service.bootstrap import bootstrap
 from service.config import Settings
 from service.entrypoints.grpc.server import create_server
-from tests.fakes import MemoryUnitOfWork, SingleProcessor, Store
+from tests.fakes import FakeProcessor, MemoryUnitOfWork, SingleProcessor, Store
 
 KEY, MERCHANT = "sk_test_graphql", "acct_graphql"
 OTHER_KEY, OTHER_MERCHANT = "sk_test_graphql_other", "acct_graphql_other"

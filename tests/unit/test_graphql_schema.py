@@ -9,6 +9,7 @@ from graphql import GraphQLEnumType
 from gateway.config import GraphQLSettings
 from gateway.limits import MAX_PAGE_SIZE
 from gateway.schema import build_schema
+from service.gen.payment.v1 import events_pb2 as epb
 from service.gen.payment.v1 import payment_pb2 as pb
 from service.service_layer import validation
 from tests.unit import test_graphql_harness as harness
@@ -31,7 +32,10 @@ def field_names(type_name: str) -> list[str]:
 
 
 def test_root_fields_and_arguments_keep_the_api_names():
-    assert field_names("Query") == ["payment", "payments"]
+    assert field_names("Query") == ["payment", "payments", "event", "events"]
+    assert list(SCHEMA.query_type.fields["event"].args) == ["event_id"]
+    assert list(SCHEMA.query_type.fields["events"].args) == [
+        "page_size", "page_token", "payment_id", "type", "created_after", "created_before"]
     assert field_names("Mutation") == ["create_payment", "process_payment"]
     assert list(SCHEMA.query_type.fields["payment"].args) == ["payment_id"]
     assert list(SCHEMA.query_type.fields["payments"].args) == ["page_size", "page_token", "status", "customer_id"]
@@ -42,12 +46,14 @@ def test_root_fields_and_arguments_keep_the_api_names():
 
 
 @pytest.mark.parametrize("graphql_type, message", [
-    ("Payment", pb.Payment), ("Refund", pb.Refund), ("PaymentInput", pb.CreatePaymentRequest)])
+    ("Payment", pb.Payment), ("Refund", pb.Refund), ("Dispute", pb.Dispute),
+    ("PaymentInput", pb.CreatePaymentRequest), ("Event", epb.Event)])
 def test_types_mirror_the_proto_messages_field_for_field(graphql_type, message):
     assert field_names(graphql_type) == [field.name for field in message.DESCRIPTOR.fields]
 
 
-@pytest.mark.parametrize("enum", [pb.PaymentStatus, pb.CaptureMethod, pb.PaymentAction, pb.RefundStatus])
+@pytest.mark.parametrize("enum", [pb.PaymentStatus, pb.CaptureMethod, pb.PaymentAction, pb.RefundStatus,
+                                  pb.DisputeStatus])
 def test_enums_have_the_proto_value_names(enum):
     graphql_enum = SCHEMA.get_type(enum.DESCRIPTOR.name)
     assert isinstance(graphql_enum, GraphQLEnumType)

@@ -4,27 +4,54 @@ from __future__ import annotations
 
 import importlib
 import pathlib
+import shutil
+import subprocess
 import sys
 import textwrap
 import tomllib
+from importlib.metadata import entry_points
 
 import pytest
 
 from service.adapters.processors import registry
-from service.adapters.processors.fake import FakeProcessor
-from service.adapters.processors.inhouse import InHouseProcessor
+from service.adapters.processors.inhouse.processor import InHouseProcessor
 from service.config import ConfigError, Settings
 from service.domain.errors import InvalidArgument
 from service.domain.processor import AuthorizeRequest, ProcessorStatus
+from tests.fakes import FakeProcessor
 
 pytestmark = pytest.mark.unit
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
-def test_builtin_table_matches_the_entry_points_declared_in_pyproject():
+def test_the_installed_entry_points_are_the_ones_pyproject_declares():
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"][registry.GROUP]
-    assert registry.BUILTIN == declared
+    ours = [ep for ep in entry_points(group=registry.GROUP) if ep.dist.name == registry.DISTRIBUTION]
+    installed = {ep.name: ep.value for ep in ours}
+    assert installed == declared, "pyproject.toml changed since the last install: run make setup"
+    assert set(declared) <= set(registry.discover())
+
+
+def test_a_source_tree_that_was_never_installed_says_how_to_install_it(tmp_path):
+    # A fresh interpreter that sees a copy of the source (no egg-info beside it) and the standard
+    # library, but no site-packages.
+    shutil.copytree(ROOT / "service", tmp_path / "service", ignore=shutil.ignore_patterns("__pycache__"))
+    script = textwrap.dedent(
+        f"""
+        import sys
+        sys.path[:] = [{str(tmp_path)!r}] + [p for p in sys.path if "-packages" not in p]
+        from service.adapters.processors import registry
+        try:
+            registry.discover()
+        except registry.NotInstalled as exc:
+            print(exc)
+        """
+    )
+    result = subprocess.run([sys.executable, "-I", "-S", "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "'payment-service' distribution is not installed" in result.stdout
+    assert "pip install -e ." in result.stdout
 
 
 def test_names_default_and_get():
@@ -77,7 +104,7 @@ async def test_aclose_closes_the_adapters_that_were_built():
 
 PLUGIN = '''
 """A third-party processor: the fake under another name."""
-from service.adapters.processors.fake import FakeProcessor
+from tests.fakes import FakeProcessor
 
 
 class MyProcessor(FakeProcessor):

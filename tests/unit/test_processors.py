@@ -15,8 +15,11 @@ import stripe._error
 import stripe.oauth_error
 
 from service.adapters.processors import stripe as stripe_adapter
-from service.adapters.processors.fake import FakeProcessor, Outcome
-from service.adapters.processors.inhouse import SIMULATED_METHODS, InHouseProcessor, InMemoryLedger
+from service.adapters.processors.inhouse.memory_ledger import InMemoryLedger
+from service.adapters.processors.inhouse.methods import SIMULATED_METHODS
+from service.adapters.processors.inhouse.processor import InHouseProcessor
+from service.adapters.processors.inhouse.records import MAX_IDEMPOTENCY_KEY_LENGTH
+from service.adapters.tables import inhouse_idempotency_keys
 from service.config import ConfigError, Settings
 from service.domain.errors import (
     ProcessorDeclined,
@@ -26,6 +29,7 @@ from service.domain.errors import (
     ProcessorUnavailable,
 )
 from service.domain.processor import AuthorizeRequest, PaymentProcessor, ProcessorStatus
+from tests.fakes import FakeProcessor, Outcome
 
 pytestmark = pytest.mark.unit
 
@@ -257,6 +261,10 @@ async def test_an_invalid_request_is_not_stored_under_its_key(inhouse):
 async def test_idempotency_key_is_required_and_bounded(inhouse, bad_key):
     with pytest.raises(ProcessorInvalidRequest, match="idempotency_key"):
         await inhouse.authorize(request(), idempotency_key=bad_key)
+
+
+def test_the_key_bound_is_the_ledger_column_width():
+    assert inhouse_idempotency_keys.c.key.type.length == MAX_IDEMPOTENCY_KEY_LENGTH == 255
 
 
 # ---- the fake ----------------------------------------------------------------------------
@@ -520,13 +528,13 @@ def test_create_parameters(capture, method):
 @pytest.mark.parametrize(
     ("reason", "extra"),
     [
-        ("", {}),
-        ("duplicate", {"reason": "duplicate"}),
-        ("changed my mind", {"metadata": {"reason": "changed my mind"}}),
+        ("", {"metadata": {"refund_id": "re_1"}}),
+        ("duplicate", {"reason": "duplicate", "metadata": {"refund_id": "re_1"}}),
+        ("changed my mind", {"metadata": {"refund_id": "re_1", "reason": "changed my mind"}}),
     ],
 )
-def test_refund_parameters_only_send_stripe_reasons_as_reason(reason, extra):
-    assert stripe_adapter._refund_params("pi_1", 300, reason) == {
+def test_refund_parameters_only_send_stripe_reasons_as_reason_and_name_our_refund(reason, extra):
+    assert stripe_adapter._refund_params("pi_1", 300, reason, refund_id="re_1") == {
         "payment_intent": "pi_1",
         "amount": 300,
         **extra,

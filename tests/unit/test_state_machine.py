@@ -6,6 +6,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from service.domain import errors
 from service.domain.model import CaptureMethod, Payment, RefundStatus, Status
+from service.domain.processor import DisputeStatus, ProcessorDispute, ProcessorRefund, ProcessorRefundStatus
 
 pytestmark = pytest.mark.unit
 
@@ -90,6 +91,9 @@ class PaymentModel(RuleBasedStateMachine):
         self.captured = 0
         self.refunded = 0
         self.pending: dict[str, int] = {}
+        self.succeeded: dict[str, int] = {}
+        self.disputed = 0
+        self.disputes = 0
         self.counter = 0
 
     def _try(self, step) -> bool:
@@ -125,7 +129,7 @@ class PaymentModel(RuleBasedStateMachine):
     def begin_refund(self, amount):
         self.counter += 1
         refund_id = f"re_{self.counter}"
-        available = self.captured - self.refunded - sum(self.pending.values())
+        available = self.captured - self.refunded - sum(self.pending.values()) - self.disputed
         ok = self._try(lambda: self.payment.begin_refund(refund_id, amount))
         wanted = available if amount is None else amount
         assert ok == (self.state == "captured" and 0 < wanted <= available)
@@ -140,8 +144,31 @@ class PaymentModel(RuleBasedStateMachine):
         if succeed:
             self.payment.complete_refund(refund_id)
             self.refunded += amount
+            self.succeeded[refund_id] = amount
         else:
             self.payment.fail_refund(refund_id)
+
+    @precondition(lambda self: self.succeeded)
+    @rule(data=st.data(), repeat=st.booleans())
+    def refund_fails_later(self, data, repeat):
+        refund_id = data.draw(st.sampled_from(sorted(self.succeeded)))
+        amount = self.succeeded.pop(refund_id)
+        view = ProcessorRefund(f"ref_{refund_id}", amount, ProcessorRefundStatus.FAILED, "lost", refund_id)
+        assert self.payment.apply_refund_view(view, lambda: "re_new")
+        assert not repeat or not self.payment.apply_refund_view(view, lambda: "re_new")
+        self.refunded -= amount
+
+    @precondition(lambda self: self.state == "captured")
+    @rule(amount=st.integers(1, 1000), outcome=st.sampled_from(["open", "won", "lost"]))
+    def chargeback(self, amount, outcome):
+        self.disputes += 1
+        reference = f"du_{self.disputes}"
+        for status in [DisputeStatus.NEEDS_RESPONSE] + {"open": [], "won": [DisputeStatus.WON],
+                                                        "lost": [DisputeStatus.LOST]}[outcome]:
+            view = ProcessorDispute(reference, "ih_1", amount, status)
+            self.payment.apply_dispute_view(view, lambda: f"dp_{reference}")
+        if outcome != "won":
+            self.disputed += amount
 
     @invariant()
     def amounts_match_the_model(self):
@@ -150,6 +177,7 @@ class PaymentModel(RuleBasedStateMachine):
         assert p.amount_refunded == self.refunded
         assert p.amount_refund_pending == sum(self.pending.values())
         assert 0 <= p.amount_refunded + p.amount_refund_pending <= p.amount_captured <= p.amount
+        assert p.amount_disputed == min(self.disputed, self.captured)
         succeeded = sum(r.amount for r in p.refunds if r.status is RefundStatus.SUCCEEDED)
         assert succeeded == p.amount_refunded
 

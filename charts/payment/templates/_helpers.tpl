@@ -101,3 +101,27 @@ imagePullSecrets:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end }}
+
+{{/*
+Where a pod may run: the release-wide nodeSelector and tolerations, with a component's own
+(payment, graphql, envoy) merged over them: (dict "ctx" $ "component" .Values.payment); other
+pods pass an empty dict. The release-wide ones put every pod of the release on one kind of node
+(e.g. the tainted real node of `make cluster-up REAL=1`).
+*/}}
+{{- define "payment.scheduling" -}}
+{{- $c := .component | default dict }}
+{{- $selector := merge (deepCopy ($c.nodeSelector | default dict)) (deepCopy (.ctx.Values.nodeSelector | default dict)) }}
+{{- $tolerations := concat (.ctx.Values.tolerations | default list) ($c.tolerations | default list) }}
+{{- with $selector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $c.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}

@@ -2,8 +2,8 @@
 
     inhouse   deterministic simulated processor with a shared ledger (the local default)
     stripe    Stripe PaymentIntents through the official ``stripe`` library
-    fake      in-memory fake with scripted outcomes, for unit tests
 
 Adapters are found by name through the ``payment_service.processors`` entry-point
 group (see registry.py); nothing here is imported until a processor is used.
+The scripted fake for tests is ``FakeProcessor`` in tests/fakes.py.
 """

@@ -8,8 +8,10 @@ Adapters register in the ``payment_service.processors`` entry-point group:
 An entry point resolves to a class with a classmethod
 ``from_settings(settings, *, engine=None) -> PaymentProcessor``. A package that
 adds an entry is picked up with no change to the core. This project's own
-adapters are also listed in BUILTIN, which is used only for names no installed
-distribution provides (running from a source tree that was never ``pip install``-ed).
+adapters (inhouse, stripe) are declared once, in pyproject.toml, and read back
+from the installed ``payment-service`` distribution: a source tree that was
+never installed (``make setup`` runs ``pip install -e .``) is a clear error, not
+a service without processors.
 
 Construction is lazy: an adapter is built the first time it is asked for, so a
 missing STRIPE_API_KEY does not stop a service that never uses Stripe.
@@ -17,10 +19,9 @@ missing STRIPE_API_KEY does not stop a service that never uses Stripe.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
-from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any, Protocol
+from importlib.metadata import PackageNotFoundError, distribution, entry_points
+from typing import TYPE_CHECKING, Protocol
 
 from service.domain.errors import InvalidArgument
 from service.domain.processor import PaymentProcessor
@@ -31,11 +32,11 @@ if TYPE_CHECKING:
     from service.config import Settings
 
 GROUP = "payment_service.processors"
+DISTRIBUTION = "payment-service"  # this project, as pyproject.toml names it
 
-BUILTIN: dict[str, str] = {
-    "inhouse": "service.adapters.processors.inhouse:InHouseProcessor",
-    "stripe": "service.adapters.processors.stripe:StripeProcessor",
-}
+
+class NotInstalled(RuntimeError):
+    """The service runs from a source tree whose distribution is not installed."""
 
 
 class ProcessorFactory(Protocol):
@@ -48,22 +49,16 @@ class ProcessorFactory(Protocol):
 Loader = Callable[[], "type[ProcessorFactory]"]
 
 
-def _import(target: str) -> Any:
-    module_name, _, attribute = target.partition(":")
-    obj: Any = importlib.import_module(module_name)
-    for part in filter(None, attribute.split(".")):
-        obj = getattr(obj, part)
-    return obj
-
-
 def discover() -> dict[str, Loader]:
-    """Name -> loader of the factory class, from entry points (and BUILTIN for the rest)."""
-    loaders: dict[str, Loader] = {
-        name: (lambda target=target: _import(target)) for name, target in BUILTIN.items()
-    }
-    for entry_point in entry_points(group=GROUP):
-        loaders[entry_point.name] = entry_point.load
-    return loaders
+    """Name -> loader of the factory class, from the installed distributions' entry points."""
+    try:
+        distribution(DISTRIBUTION)
+    except PackageNotFoundError:
+        raise NotInstalled(
+            f"the {DISTRIBUTION!r} distribution is not installed, so its processors (entry-point group"
+            f" {GROUP!r} in pyproject.toml) cannot be found; install it with 'pip install -e .' (make setup)"
+        ) from None
+    return {entry_point.name: entry_point.load for entry_point in entry_points(group=GROUP)}
 
 
 class Processors:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
@@ -39,8 +40,12 @@ from service.domain.errors import (
 )
 from service.domain.processor import (
     AuthorizeRequest,
+    DisputeEvidence,
+    DisputeStatus,
+    ProcessorDispute,
     ProcessorPayment,
     ProcessorRefund,
+    ProcessorRefundStatus,
     ProcessorStatus,
 )
 
@@ -255,12 +260,62 @@ def _expect(payment: ProcessorPayment, wanted: tuple[ProcessorStatus, ...], acti
 _AUTHORIZE_RESULTS = (ProcessorStatus.AUTHORIZED, ProcessorStatus.CAPTURED, ProcessorStatus.PENDING)
 
 
-def _refund_from_stripe(refund: Mapping[str, Any]) -> ProcessorRefund:
-    # "pending" is accepted and normally completes; a later failure arrives as a webhook.
+REFUND_STATUSES: dict[str, ProcessorRefundStatus] = {
+    "pending": ProcessorRefundStatus.PENDING,  # accepted, not moved yet: it may still fail
+    "requires_action": ProcessorRefundStatus.PENDING,
+    "succeeded": ProcessorRefundStatus.SUCCEEDED,
+    "failed": ProcessorRefundStatus.FAILED,
+    "canceled": ProcessorRefundStatus.CANCELED,
+}
+
+
+def refund_from_stripe(refund: Mapping[str, Any]) -> ProcessorRefund:
+    """The processor's view of a Refund (as a plain dict); an unknown status counts as PENDING."""
+    metadata = refund.get("metadata") or {}
+    intent = refund.get("payment_intent") or ""
     return ProcessorRefund(
         reference=refund["id"],
-        amount=refund.get("amount", 0),
-        succeeded=refund.get("status") in ("succeeded", "pending"),
+        amount=int(refund.get("amount") or 0),
+        status=REFUND_STATUSES.get(refund.get("status") or "", ProcessorRefundStatus.PENDING),
+        failure_reason=str(refund.get("failure_reason") or ""),
+        refund_id=str(metadata.get("refund_id") or "") if isinstance(metadata, Mapping) else "",
+        payment_reference=intent if isinstance(intent, str) else str(intent.get("id", "")),
+    )
+
+
+DISPUTE_STATUSES: dict[str, DisputeStatus] = {
+    "warning_needs_response": DisputeStatus.WARNING_NEEDS_RESPONSE,
+    "warning_under_review": DisputeStatus.WARNING_UNDER_REVIEW,
+    "warning_closed": DisputeStatus.WARNING_CLOSED,
+    "needs_response": DisputeStatus.NEEDS_RESPONSE,
+    "under_review": DisputeStatus.UNDER_REVIEW,
+    "won": DisputeStatus.WON,
+    "lost": DisputeStatus.LOST,
+    "prevented": DisputeStatus.WON,  # stopped before money moved
+}
+
+
+def dispute_from_stripe(dispute: Mapping[str, Any], *, withdrawn: bool = False,
+                        reinstated: bool = False) -> ProcessorDispute:
+    """The processor's view of a Dispute (a plain dict). Its balance transactions tell whether
+    funds were withdrawn (negative) or reinstated (positive); so do the funds_* event types."""
+    status = DISPUTE_STATUSES.get(str(dispute.get("status") or ""))
+    if status is None:
+        raise ValueError(f"unknown dispute status {dispute.get('status')!r}")
+    for transaction in dispute.get("balance_transactions") or ():
+        amount = transaction.get("amount", 0) if isinstance(transaction, Mapping) else 0
+        withdrawn, reinstated = withdrawn or amount < 0, reinstated or amount > 0
+    due = (dispute.get("evidence_details") or {}).get("due_by")
+    intent = dispute.get("payment_intent") or ""
+    return ProcessorDispute(
+        reference=str(dispute["id"]),
+        payment_reference=intent if isinstance(intent, str) else str(intent.get("id", "")),
+        amount=int(dispute.get("amount") or 0),
+        status=status,
+        reason=str(dispute.get("reason") or ""),
+        evidence_due_by=datetime.fromtimestamp(int(due), UTC) if due else None,
+        funds_withdrawn=withdrawn,
+        funds_reinstated=reinstated,
     )
 
 
@@ -273,6 +328,8 @@ class StripeProcessor:
     """PaymentProcessor on Stripe PaymentIntents (manual capture unless request.capture)."""
 
     name = "stripe"
+    # Stripe keeps an idempotency key for 24 hours; after that the same key is a new request.
+    idempotency_retention = timedelta(hours=24)
 
     def __init__(
         self,
@@ -334,10 +391,10 @@ class StripeProcessor:
     ) -> ProcessorRefund:
         refund = await self._call(
             self._client.v1.refunds.create_async,
-            params=_refund_params(reference, amount, reason),
+            params=_refund_params(reference, amount, reason, refund_id=idempotency_key),
             options={"idempotency_key": idempotency_key},
         )
-        return _refund_from_stripe(refund.to_dict())
+        return refund_from_stripe(refund.to_dict())
 
     async def cancel(self, reference: str, *, idempotency_key: str) -> ProcessorPayment:
         intent = await self._call(
@@ -354,6 +411,48 @@ class StripeProcessor:
             params={"expand": ["latest_charge"]},
         )
         return payment_from_intent(intent.to_dict())
+
+    # ---- looking before re-sending ----
+
+    async def find_payment(self, payment_id: str) -> ProcessorPayment | None:
+        """The PaymentIntent whose metadata names ``payment_id`` (PaymentIntent search).
+
+        Stripe's search index lags writes by up to about a minute, which is why
+        reconciliation only looks at calls older than that (``--older-than``)."""
+        found = await self._call(
+            self._client.v1.payment_intents.search_async,
+            params={"query": f"metadata['payment_id']:'{_quoted(payment_id)}'", "limit": 1,
+                    "expand": ["data.latest_charge"]},
+        )
+        data = found.to_dict().get("data") or []
+        return payment_from_intent(data[0]) if data else None
+
+    async def find_refund(self, reference: str, refund_id: str) -> ProcessorRefund | None:
+        """The refund of ``reference`` whose metadata names ``refund_id`` (Refund list, newest first)."""
+        listed = await self._call(
+            self._client.v1.refunds.list_async, params={"payment_intent": reference, "limit": 100})
+        for refund in listed.to_dict().get("data") or []:
+            if (refund.get("metadata") or {}).get("refund_id") == refund_id:
+                return refund_from_stripe(refund)
+        return None
+
+    # ---- disputes ----
+
+    async def update_dispute(
+        self, reference: str, evidence: DisputeEvidence, *, submit: bool, idempotency_key: str
+    ) -> ProcessorDispute:
+        dispute = await self._call(
+            self._client.v1.disputes.update_async,
+            reference,
+            params={"evidence": evidence.fields(), "submit": submit},
+            options={"idempotency_key": idempotency_key},
+        )
+        return dispute_from_stripe(dispute.to_dict())
+
+    async def close_dispute(self, reference: str, *, idempotency_key: str) -> ProcessorDispute:
+        dispute = await self._call(
+            self._client.v1.disputes.close_async, reference, options={"idempotency_key": idempotency_key})
+        return dispute_from_stripe(dispute.to_dict())
 
     # ---- helpers ----
 
@@ -383,10 +482,16 @@ def _create_params(request: AuthorizeRequest) -> dict[str, Any]:
     return params
 
 
-def _refund_params(reference: str, amount: int, reason: str) -> dict[str, Any]:
-    params: dict[str, Any] = {"payment_intent": reference, "amount": amount}
+def _refund_params(reference: str, amount: int, reason: str, *, refund_id: str) -> dict[str, Any]:
+    # Our refund id in the metadata: webhooks and Refund.list find the refund by it.
+    params: dict[str, Any] = {"payment_intent": reference, "amount": amount, "metadata": {"refund_id": refund_id}}
     if reason in REFUND_REASONS:
         params["reason"] = reason
     elif reason:
-        params["metadata"] = {"reason": reason[:500]}
+        params["metadata"]["reason"] = reason[:500]
     return params
+
+
+def _quoted(value: str) -> str:
+    """A value safe inside a single-quoted Stripe search string."""
+    return value.replace("\\", "").replace("'", "")

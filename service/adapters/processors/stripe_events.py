@@ -16,11 +16,16 @@ import stripe
 from ...domain.errors import InvalidArgument
 from ...domain.processor import ProcessorPayment, ProcessorStatus
 from ...service_layer.webhooks import ProcessorEvent
-from .stripe import payment_from_intent
+from .stripe import dispute_from_stripe, payment_from_intent, refund_from_stripe
 
 TOLERANCE_SECONDS = 300
 INTENT_EVENTS = ("payment_intent.succeeded", "payment_intent.canceled", "payment_intent.payment_failed")
 CHARGE_EVENTS = ("charge.refunded",)
+# data.object is a Refund: its own lifecycle (pending -> succeeded | failed | canceled)
+REFUND_EVENTS = ("refund.created", "refund.updated", "refund.failed", "charge.refund.updated")
+# data.object is a Dispute; the funds_* types also say which way money moved
+DISPUTE_EVENTS = ("charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed",
+                  "charge.dispute.funds_withdrawn", "charge.dispute.funds_reinstated")
 
 
 def verify(payload: bytes, signature: str, secret: str) -> dict[str, Any]:
@@ -70,6 +75,13 @@ def to_processor_event(event: Mapping[str, Any]) -> ProcessorEvent:
             return ProcessorEvent(event["id"], kind, "stripe", payment_from_intent(obj), _ours(obj))
         if kind in CHARGE_EVENTS and obj.get("payment_intent"):
             return ProcessorEvent(event["id"], kind, "stripe", _charge_view(obj), _ours(obj))
-    except (TypeError, ValueError, KeyError):
+        if kind in REFUND_EVENTS and obj.get("id") and obj.get("payment_intent"):
+            refund = refund_from_stripe(obj)
+            return ProcessorEvent(event["id"], kind, "stripe", refund=refund, reference=refund.payment_reference)
+        if kind in DISPUTE_EVENTS and obj.get("id") and obj.get("payment_intent"):
+            dispute = dispute_from_stripe(obj, withdrawn=kind.endswith("funds_withdrawn"),
+                                          reinstated=kind.endswith("funds_reinstated"))
+            return ProcessorEvent(event["id"], kind, "stripe", dispute=dispute, reference=dispute.payment_reference)
+    except (TypeError, ValueError, KeyError, AttributeError):
         raise InvalidArgument("body", f"the {kind} event's data.object is malformed") from None
     return ProcessorEvent(event["id"], kind, "stripe")

@@ -197,7 +197,11 @@ def _walk_field(field: descriptor.FieldDescriptor, value: object, path: str, dep
 
 
 def _is_repeated(field: descriptor.FieldDescriptor) -> bool:
-    return getattr(field, "is_repeated", None) or field.label == descriptor.FieldDescriptor.LABEL_REPEATED
+    # newer protobuf has is_repeated (and no label on upb descriptors); older ones only label
+    repeated = getattr(field, "is_repeated", None)
+    if repeated is not None:
+        return bool(repeated)
+    return field.label == descriptor.FieldDescriptor.LABEL_REPEATED
 
 
 def _walk_map(entry: descriptor.Descriptor, value: object, path: str, depth: int) -> Violation | None:

@@ -20,16 +20,18 @@ from grpc_reflection.v1alpha import reflection
 
 from ...bootstrap import App, bootstrap
 from ...config import Settings
+from ...gen.payment.v1 import events_pb2, events_pb2_grpc, payment_pb2_grpc, webhook_pb2, webhook_pb2_grpc
 from ...gen.payment.v1 import payment_pb2 as pb
-from ...gen.payment.v1 import payment_pb2_grpc, webhook_pb2, webhook_pb2_grpc
 from ...observability import metrics
 from ..webhooks import WebhookServicer
-from .interceptors import AccessLogInterceptor
+from .events_servicer import EventServicer
+from .interceptor import ServerInterceptor
 from .servicer import PaymentServicer
 
 log = logging.getLogger(__name__)
 
 PAYMENT_SERVICE = pb.DESCRIPTOR.services_by_name["PaymentService"].full_name
+REVIEW_INTERVAL_SECONDS = 60
 HEALTH_INTERVAL_SECONDS = 5.0
 
 
@@ -73,7 +75,7 @@ METADATA_LIMIT_BYTES = 32 * 1024
 
 
 def create_server(app: App, address: str) -> tuple[grpc.aio.Server, int, Health]:
-    server = grpc.aio.server(interceptors=[AccessLogInterceptor(), *app.interceptors],
+    server = grpc.aio.server(interceptors=[ServerInterceptor(), *app.interceptors],
                              options=[("grpc.max_metadata_size", METADATA_LIMIT_BYTES),
                                       ("grpc.absolute_max_metadata_size", METADATA_LIMIT_BYTES)])
     checker = Health(app)
@@ -81,8 +83,11 @@ def create_server(app: App, address: str) -> tuple[grpc.aio.Server, int, Health]
         PaymentServicer(app.deps, app.settings.api_keys, checker.report), server
     )
     webhook_pb2_grpc.add_WebhookServiceServicer_to_server(WebhookServicer(app), server)
+    events = EventServicer(app.deps, app.settings.api_keys, app.settings.webhooks)
+    events_pb2_grpc.add_EventServiceServicer_to_server(events, server)
     health_pb2_grpc.add_HealthServicer_to_server(checker.servicer, server)
     names = [PAYMENT_SERVICE, webhook_pb2.DESCRIPTOR.services_by_name["WebhookService"].full_name,
+             events_pb2.DESCRIPTOR.services_by_name["EventService"].full_name,
              health.SERVICE_NAME, reflection.SERVICE_NAME]
     reflection.enable_server_reflection(names, server)
     port = server.add_insecure_port(address)
@@ -96,6 +101,7 @@ async def run(app: App, address: str, *, ready: asyncio.Event | None = None) -> 
     await server.start()
     stop_metrics = _serve_metrics(app)
     watcher = asyncio.create_task(checker.watch())
+    reviews = asyncio.create_task(_watch_reviews(app))
     log.info("payment service listening", extra={"address": address, "port": port})
     if ready is not None:
         ready.set()
@@ -110,9 +116,21 @@ async def run(app: App, address: str, *, ready: asyncio.Event | None = None) -> 
     await checker.shutting_down()
     await server.stop(app.settings.shutdown_grace_seconds)
     watcher.cancel()
+    reviews.cancel()
     await app.close()
     stop_metrics()
     log.info("stopped")
+
+
+async def _watch_reviews(app: App) -> None:
+    """Keep the payment_requiring_review gauge (alert PaymentRequiresReview) in step with the database."""
+    while True:
+        try:
+            async with app.deps.uow() as uow:
+                metrics.REVIEW_REQUIRED.set(await uow.payments.count_requiring_review())
+        except Exception as exc:  # the gauge must never take the server down
+            log.warning("review gauge refresh failed", extra={"error": type(exc).__name__})
+        await asyncio.sleep(REVIEW_INTERVAL_SECONDS)
 
 
 def _serve_metrics(app: App) -> Callable[[], None]:

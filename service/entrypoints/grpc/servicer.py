@@ -14,7 +14,7 @@ from common.logs import request_id_var
 from ...domain import errors
 from ...gen.payment.v1 import payment_pb2 as pb
 from ...gen.payment.v1 import payment_pb2_grpc
-from ...service_layer import handlers
+from ...service_layer import disputes, handlers
 from ...service_layer.audit import actor_var, api_key_actor
 from ...service_layer.commands import GetPayment
 from ...service_layer.dependencies import Dependencies
@@ -105,6 +105,21 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
         command = convert.process_command(request, merchant, metadata.get("idempotency-key", ""))
         payment = await handlers.process_payment(command, self.deps)
         return pb.ProcessPaymentResponse(payment=convert.payment_to_pb(payment))
+
+    @rpc
+    async def SubmitDisputeEvidence(self, request: pb.SubmitDisputeEvidenceRequest,
+                                    context) -> pb.SubmitDisputeEvidenceResponse:
+        merchant, metadata = self._caller(context)
+        command = convert.evidence_command(request, merchant, metadata.get("idempotency-key", ""))
+        payment = await disputes.submit_dispute_evidence(command, self.deps)
+        return pb.SubmitDisputeEvidenceResponse(payment=convert.payment_to_pb(payment))
+
+    @rpc
+    async def CloseDispute(self, request: pb.CloseDisputeRequest, context) -> pb.CloseDisputeResponse:
+        merchant, metadata = self._caller(context)
+        command = convert.close_dispute_command(request, merchant, metadata.get("idempotency-key", ""))
+        payment = await disputes.close_dispute(command, self.deps)
+        return pb.CloseDisputeResponse(payment=convert.payment_to_pb(payment))
 
     @rpc
     async def HealthCheck(self, request: pb.HealthCheckRequest, context) -> pb.HealthCheckResponse:

@@ -35,12 +35,24 @@ class PaymentAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REFUND: _ClassVar[PaymentAction]
     CANCEL: _ClassVar[PaymentAction]
 
+class DisputeStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DISPUTE_STATUS_UNSPECIFIED: _ClassVar[DisputeStatus]
+    WARNING_NEEDS_RESPONSE: _ClassVar[DisputeStatus]
+    WARNING_UNDER_REVIEW: _ClassVar[DisputeStatus]
+    WARNING_CLOSED: _ClassVar[DisputeStatus]
+    NEEDS_RESPONSE: _ClassVar[DisputeStatus]
+    UNDER_REVIEW: _ClassVar[DisputeStatus]
+    WON: _ClassVar[DisputeStatus]
+    LOST: _ClassVar[DisputeStatus]
+
 class RefundStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     REFUND_STATUS_UNSPECIFIED: _ClassVar[RefundStatus]
     REFUND_PENDING: _ClassVar[RefundStatus]
     REFUND_SUCCEEDED: _ClassVar[RefundStatus]
     REFUND_FAILED: _ClassVar[RefundStatus]
+    REFUND_CANCELED: _ClassVar[RefundStatus]
 PAYMENT_STATUS_UNSPECIFIED: PaymentStatus
 REQUIRES_CAPTURE: PaymentStatus
 CAPTURED: PaymentStatus
@@ -56,13 +68,22 @@ PAYMENT_ACTION_UNSPECIFIED: PaymentAction
 CAPTURE: PaymentAction
 REFUND: PaymentAction
 CANCEL: PaymentAction
+DISPUTE_STATUS_UNSPECIFIED: DisputeStatus
+WARNING_NEEDS_RESPONSE: DisputeStatus
+WARNING_UNDER_REVIEW: DisputeStatus
+WARNING_CLOSED: DisputeStatus
+NEEDS_RESPONSE: DisputeStatus
+UNDER_REVIEW: DisputeStatus
+WON: DisputeStatus
+LOST: DisputeStatus
 REFUND_STATUS_UNSPECIFIED: RefundStatus
 REFUND_PENDING: RefundStatus
 REFUND_SUCCEEDED: RefundStatus
 REFUND_FAILED: RefundStatus
+REFUND_CANCELED: RefundStatus
 
 class Payment(_message.Message):
-    __slots__ = ("payment_id", "merchant_id", "amount", "currency", "status", "capture_method", "payment_method", "customer_id", "description", "metadata", "processor", "processor_reference", "amount_captured", "amount_refunded", "refunds", "failure_code", "failure_message", "create_time", "update_time")
+    __slots__ = ("payment_id", "merchant_id", "amount", "currency", "status", "capture_method", "payment_method", "customer_id", "description", "metadata", "processor", "processor_reference", "amount_captured", "amount_refunded", "refunds", "failure_code", "failure_message", "create_time", "update_time", "amount_disputed", "disputes", "review_reason")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -89,6 +110,9 @@ class Payment(_message.Message):
     FAILURE_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_DISPUTED_FIELD_NUMBER: _ClassVar[int]
+    DISPUTES_FIELD_NUMBER: _ClassVar[int]
+    REVIEW_REASON_FIELD_NUMBER: _ClassVar[int]
     payment_id: str
     merchant_id: str
     amount: int
@@ -108,21 +132,106 @@ class Payment(_message.Message):
     failure_message: str
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, payment_id: _Optional[str] = ..., merchant_id: _Optional[str] = ..., amount: _Optional[int] = ..., currency: _Optional[str] = ..., status: _Optional[_Union[PaymentStatus, str]] = ..., capture_method: _Optional[_Union[CaptureMethod, str]] = ..., payment_method: _Optional[str] = ..., customer_id: _Optional[str] = ..., description: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., processor: _Optional[str] = ..., processor_reference: _Optional[str] = ..., amount_captured: _Optional[int] = ..., amount_refunded: _Optional[int] = ..., refunds: _Optional[_Iterable[_Union[Refund, _Mapping]]] = ..., failure_code: _Optional[str] = ..., failure_message: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    amount_disputed: int
+    disputes: _containers.RepeatedCompositeFieldContainer[Dispute]
+    review_reason: str
+    def __init__(self, payment_id: _Optional[str] = ..., merchant_id: _Optional[str] = ..., amount: _Optional[int] = ..., currency: _Optional[str] = ..., status: _Optional[_Union[PaymentStatus, str]] = ..., capture_method: _Optional[_Union[CaptureMethod, str]] = ..., payment_method: _Optional[str] = ..., customer_id: _Optional[str] = ..., description: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., processor: _Optional[str] = ..., processor_reference: _Optional[str] = ..., amount_captured: _Optional[int] = ..., amount_refunded: _Optional[int] = ..., refunds: _Optional[_Iterable[_Union[Refund, _Mapping]]] = ..., failure_code: _Optional[str] = ..., failure_message: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., amount_disputed: _Optional[int] = ..., disputes: _Optional[_Iterable[_Union[Dispute, _Mapping]]] = ..., review_reason: _Optional[str] = ...) -> None: ...
+
+class Dispute(_message.Message):
+    __slots__ = ("dispute_id", "amount", "reason", "status", "evidence_due_by", "evidence_submitted", "processor_reference", "create_time", "update_time")
+    DISPUTE_ID_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_DUE_BY_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_SUBMITTED_FIELD_NUMBER: _ClassVar[int]
+    PROCESSOR_REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    dispute_id: str
+    amount: int
+    reason: str
+    status: DisputeStatus
+    evidence_due_by: _timestamp_pb2.Timestamp
+    evidence_submitted: bool
+    processor_reference: str
+    create_time: _timestamp_pb2.Timestamp
+    update_time: _timestamp_pb2.Timestamp
+    def __init__(self, dispute_id: _Optional[str] = ..., amount: _Optional[int] = ..., reason: _Optional[str] = ..., status: _Optional[_Union[DisputeStatus, str]] = ..., evidence_due_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., evidence_submitted: _Optional[bool] = ..., processor_reference: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class DisputeEvidence(_message.Message):
+    __slots__ = ("product_description", "customer_name", "customer_email_address", "customer_communication", "refund_policy_disclosure", "refund_refusal_explanation", "service_date", "shipping_tracking_number", "uncategorized_text")
+    PRODUCT_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_NAME_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_EMAIL_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_COMMUNICATION_FIELD_NUMBER: _ClassVar[int]
+    REFUND_POLICY_DISCLOSURE_FIELD_NUMBER: _ClassVar[int]
+    REFUND_REFUSAL_EXPLANATION_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_DATE_FIELD_NUMBER: _ClassVar[int]
+    SHIPPING_TRACKING_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    UNCATEGORIZED_TEXT_FIELD_NUMBER: _ClassVar[int]
+    product_description: str
+    customer_name: str
+    customer_email_address: str
+    customer_communication: str
+    refund_policy_disclosure: str
+    refund_refusal_explanation: str
+    service_date: str
+    shipping_tracking_number: str
+    uncategorized_text: str
+    def __init__(self, product_description: _Optional[str] = ..., customer_name: _Optional[str] = ..., customer_email_address: _Optional[str] = ..., customer_communication: _Optional[str] = ..., refund_policy_disclosure: _Optional[str] = ..., refund_refusal_explanation: _Optional[str] = ..., service_date: _Optional[str] = ..., shipping_tracking_number: _Optional[str] = ..., uncategorized_text: _Optional[str] = ...) -> None: ...
+
+class SubmitDisputeEvidenceRequest(_message.Message):
+    __slots__ = ("payment_id", "dispute_id", "evidence", "submit", "request_id")
+    PAYMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    DISPUTE_ID_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_FIELD_NUMBER: _ClassVar[int]
+    SUBMIT_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    payment_id: str
+    dispute_id: str
+    evidence: DisputeEvidence
+    submit: bool
+    request_id: str
+    def __init__(self, payment_id: _Optional[str] = ..., dispute_id: _Optional[str] = ..., evidence: _Optional[_Union[DisputeEvidence, _Mapping]] = ..., submit: _Optional[bool] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class SubmitDisputeEvidenceResponse(_message.Message):
+    __slots__ = ("payment",)
+    PAYMENT_FIELD_NUMBER: _ClassVar[int]
+    payment: Payment
+    def __init__(self, payment: _Optional[_Union[Payment, _Mapping]] = ...) -> None: ...
+
+class CloseDisputeRequest(_message.Message):
+    __slots__ = ("payment_id", "dispute_id", "request_id")
+    PAYMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    DISPUTE_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    payment_id: str
+    dispute_id: str
+    request_id: str
+    def __init__(self, payment_id: _Optional[str] = ..., dispute_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class CloseDisputeResponse(_message.Message):
+    __slots__ = ("payment",)
+    PAYMENT_FIELD_NUMBER: _ClassVar[int]
+    payment: Payment
+    def __init__(self, payment: _Optional[_Union[Payment, _Mapping]] = ...) -> None: ...
 
 class Refund(_message.Message):
-    __slots__ = ("refund_id", "amount", "reason", "create_time", "status")
+    __slots__ = ("refund_id", "amount", "reason", "create_time", "status", "failure_reason")
     REFUND_ID_FIELD_NUMBER: _ClassVar[int]
     AMOUNT_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_REASON_FIELD_NUMBER: _ClassVar[int]
     refund_id: str
     amount: int
     reason: str
     create_time: _timestamp_pb2.Timestamp
     status: RefundStatus
-    def __init__(self, refund_id: _Optional[str] = ..., amount: _Optional[int] = ..., reason: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[RefundStatus, str]] = ...) -> None: ...
+    failure_reason: str
+    def __init__(self, refund_id: _Optional[str] = ..., amount: _Optional[int] = ..., reason: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[RefundStatus, str]] = ..., failure_reason: _Optional[str] = ...) -> None: ...
 
 class CreatePaymentRequest(_message.Message):
     __slots__ = ("amount", "currency", "payment_method", "capture_method", "customer_id", "description", "metadata", "processor", "request_id")

@@ -55,6 +55,16 @@ class PaymentServiceStub:
                 request_serializer=payment_dot_v1_dot_payment__pb2.ProcessPaymentRequest.SerializeToString,
                 response_deserializer=payment_dot_v1_dot_payment__pb2.ProcessPaymentResponse.FromString,
                 _registered_method=True)
+        self.SubmitDisputeEvidence = channel.unary_unary(
+                '/payment.v1.PaymentService/SubmitDisputeEvidence',
+                request_serializer=payment_dot_v1_dot_payment__pb2.SubmitDisputeEvidenceRequest.SerializeToString,
+                response_deserializer=payment_dot_v1_dot_payment__pb2.SubmitDisputeEvidenceResponse.FromString,
+                _registered_method=True)
+        self.CloseDispute = channel.unary_unary(
+                '/payment.v1.PaymentService/CloseDispute',
+                request_serializer=payment_dot_v1_dot_payment__pb2.CloseDisputeRequest.SerializeToString,
+                response_deserializer=payment_dot_v1_dot_payment__pb2.CloseDisputeResponse.FromString,
+                _registered_method=True)
         self.HealthCheck = channel.unary_unary(
                 '/payment.v1.PaymentService/HealthCheck',
                 request_serializer=payment_dot_v1_dot_payment__pb2.HealthCheckRequest.SerializeToString,
@@ -124,6 +134,38 @@ class PaymentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SubmitDisputeEvidence(self, request, context):
+        """SubmitDisputeEvidence attaches text evidence to an open dispute of a
+        payment and, when `submit` is true, sends it to the card network (after
+        which it cannot be changed). The processor receives it through its own
+        API (Stripe: the dispute update). Retries are safe with the same
+        `idempotency-key` (or `request_id`).
+
+        Errors: UNAUTHENTICATED; INVALID_ARGUMENT (malformed payment_id or
+        dispute_id, no evidence given, a field over 20000 characters); NOT_FOUND
+        with reason PAYMENT_NOT_FOUND or DISPUTE_NOT_FOUND; FAILED_PRECONDITION
+        with reason DISPUTE_CLOSED (the dispute is won, lost or closed) or
+        PROCESSOR_INVALID_REQUEST (the processor refused it, e.g. evidence was
+        already submitted); UNAVAILABLE (processor unreachable, nothing changed:
+        retry).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CloseDispute(self, request, context):
+        """CloseDispute accepts an open dispute as lost: the disputed amount stays
+        with the customer and amount_disputed keeps it.
+
+        Errors: UNAUTHENTICATED; INVALID_ARGUMENT (malformed payment_id or
+        dispute_id); NOT_FOUND with reason PAYMENT_NOT_FOUND or
+        DISPUTE_NOT_FOUND; FAILED_PRECONDITION with reason DISPUTE_CLOSED or
+        PROCESSOR_INVALID_REQUEST; UNAVAILABLE (retry).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def HealthCheck(self, request, context):
         """HealthCheck reports whether the service and its dependencies are up. It
         needs no API key. Probes should prefer the standard grpc.health.v1.Health
@@ -157,6 +199,16 @@ def add_PaymentServiceServicer_to_server(servicer, server):
                     servicer.ProcessPayment,
                     request_deserializer=payment_dot_v1_dot_payment__pb2.ProcessPaymentRequest.FromString,
                     response_serializer=payment_dot_v1_dot_payment__pb2.ProcessPaymentResponse.SerializeToString,
+            ),
+            'SubmitDisputeEvidence': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitDisputeEvidence,
+                    request_deserializer=payment_dot_v1_dot_payment__pb2.SubmitDisputeEvidenceRequest.FromString,
+                    response_serializer=payment_dot_v1_dot_payment__pb2.SubmitDisputeEvidenceResponse.SerializeToString,
+            ),
+            'CloseDispute': grpc.unary_unary_rpc_method_handler(
+                    servicer.CloseDispute,
+                    request_deserializer=payment_dot_v1_dot_payment__pb2.CloseDisputeRequest.FromString,
+                    response_serializer=payment_dot_v1_dot_payment__pb2.CloseDisputeResponse.SerializeToString,
             ),
             'HealthCheck': grpc.unary_unary_rpc_method_handler(
                     servicer.HealthCheck,
@@ -273,6 +325,60 @@ class PaymentService:
             '/payment.v1.PaymentService/ProcessPayment',
             payment_dot_v1_dot_payment__pb2.ProcessPaymentRequest.SerializeToString,
             payment_dot_v1_dot_payment__pb2.ProcessPaymentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitDisputeEvidence(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/payment.v1.PaymentService/SubmitDisputeEvidence',
+            payment_dot_v1_dot_payment__pb2.SubmitDisputeEvidenceRequest.SerializeToString,
+            payment_dot_v1_dot_payment__pb2.SubmitDisputeEvidenceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CloseDispute(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/payment.v1.PaymentService/CloseDispute',
+            payment_dot_v1_dot_payment__pb2.CloseDisputeRequest.SerializeToString,
+            payment_dot_v1_dot_payment__pb2.CloseDisputeResponse.FromString,
             options,
             channel_credentials,
             insecure,

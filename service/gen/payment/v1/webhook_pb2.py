@@ -26,7 +26,7 @@ from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18payment/v1/webhook.proto\x12\npayment.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\"F\n\x1aHandleStripeWebhookRequest\x12(\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBodyR\x04\x62ody\"9\n\x1bHandleStripeWebhookResponse\x12\x1a\n\x08received\x18\x01 \x01(\x08R\x08received2\x99\x01\n\x0eWebhookService\x12\x86\x01\n\x13HandleStripeWebhook\x12&.payment.v1.HandleStripeWebhookRequest\x1a\'.payment.v1.HandleStripeWebhookResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\"\x10/webhooks/stripe:\x04\x62odyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18payment/v1/webhook.proto\x12\npayment.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\"G\n\x1bHandleInhouseWebhookRequest\x12(\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBodyR\x04\x62ody\":\n\x1cHandleInhouseWebhookResponse\x12\x1a\n\x08received\x18\x01 \x01(\x08R\x08received\"F\n\x1aHandleStripeWebhookRequest\x12(\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBodyR\x04\x62ody\"9\n\x1bHandleStripeWebhookResponse\x12\x1a\n\x08received\x18\x01 \x01(\x08R\x08received2\xa6\x02\n\x0eWebhookService\x12\x86\x01\n\x13HandleStripeWebhook\x12&.payment.v1.HandleStripeWebhookRequest\x1a\'.payment.v1.HandleStripeWebhookResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\"\x10/webhooks/stripe:\x04\x62ody\x12\x8a\x01\n\x14HandleInhouseWebhook\x12\'.payment.v1.HandleInhouseWebhookRequest\x1a(.payment.v1.HandleInhouseWebhookResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\"\x11/webhooks/inhouse:\x04\x62odyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,10 +35,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_WEBHOOKSERVICE'].methods_by_name['HandleStripeWebhook']._loaded_options = None
   _globals['_WEBHOOKSERVICE'].methods_by_name['HandleStripeWebhook']._serialized_options = b'\202\323\344\223\002\030\"\020/webhooks/stripe:\004body'
-  _globals['_HANDLESTRIPEWEBHOOKREQUEST']._serialized_start=97
-  _globals['_HANDLESTRIPEWEBHOOKREQUEST']._serialized_end=167
-  _globals['_HANDLESTRIPEWEBHOOKRESPONSE']._serialized_start=169
-  _globals['_HANDLESTRIPEWEBHOOKRESPONSE']._serialized_end=226
-  _globals['_WEBHOOKSERVICE']._serialized_start=229
-  _globals['_WEBHOOKSERVICE']._serialized_end=382
+  _globals['_WEBHOOKSERVICE'].methods_by_name['HandleInhouseWebhook']._loaded_options = None
+  _globals['_WEBHOOKSERVICE'].methods_by_name['HandleInhouseWebhook']._serialized_options = b'\202\323\344\223\002\031\"\021/webhooks/inhouse:\004body'
+  _globals['_HANDLEINHOUSEWEBHOOKREQUEST']._serialized_start=97
+  _globals['_HANDLEINHOUSEWEBHOOKREQUEST']._serialized_end=168
+  _globals['_HANDLEINHOUSEWEBHOOKRESPONSE']._serialized_start=170
+  _globals['_HANDLEINHOUSEWEBHOOKRESPONSE']._serialized_end=228
+  _globals['_HANDLESTRIPEWEBHOOKREQUEST']._serialized_start=230
+  _globals['_HANDLESTRIPEWEBHOOKREQUEST']._serialized_end=300
+  _globals['_HANDLESTRIPEWEBHOOKRESPONSE']._serialized_start=302
+  _globals['_HANDLESTRIPEWEBHOOKRESPONSE']._serialized_end=359
+  _globals['_WEBHOOKSERVICE']._serialized_start=362
+  _globals['_WEBHOOKSERVICE']._serialized_end=656
 # @@protoc_insertion_point(module_scope)

@@ -7,6 +7,18 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class HandleInhouseWebhookRequest(_message.Message):
+    __slots__ = ("body",)
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    body: _httpbody_pb2.HttpBody
+    def __init__(self, body: _Optional[_Union[_httpbody_pb2.HttpBody, _Mapping]] = ...) -> None: ...
+
+class HandleInhouseWebhookResponse(_message.Message):
+    __slots__ = ("received",)
+    RECEIVED_FIELD_NUMBER: _ClassVar[int]
+    received: bool
+    def __init__(self, received: _Optional[bool] = ...) -> None: ...
+
 class HandleStripeWebhookRequest(_message.Message):
     __slots__ = ("body",)
     BODY_FIELD_NUMBER: _ClassVar[int]

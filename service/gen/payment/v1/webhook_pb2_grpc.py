@@ -41,6 +41,11 @@ class WebhookServiceStub:
                 request_serializer=payment_dot_v1_dot_webhook__pb2.HandleStripeWebhookRequest.SerializeToString,
                 response_deserializer=payment_dot_v1_dot_webhook__pb2.HandleStripeWebhookResponse.FromString,
                 _registered_method=True)
+        self.HandleInhouseWebhook = channel.unary_unary(
+                '/payment.v1.WebhookService/HandleInhouseWebhook',
+                request_serializer=payment_dot_v1_dot_webhook__pb2.HandleInhouseWebhookRequest.SerializeToString,
+                response_deserializer=payment_dot_v1_dot_webhook__pb2.HandleInhouseWebhookResponse.FromString,
+                _registered_method=True)
 
 
 class WebhookServiceServicer:
@@ -60,6 +65,20 @@ class WebhookServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def HandleInhouseWebhook(self, request, context):
+        """HandleInhouseWebhook verifies an in-house processor event (header
+        `Inhouse-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`,
+        the same scheme and 300 s tolerance as Stripe's) and applies it once.
+
+        Errors: INVALID_ARGUMENT (missing, wrong or stale `inhouse-signature`,
+        or a body that is not an in-house event); FAILED_PRECONDITION (no
+        in-house webhook secret configured); UNAVAILABLE (database unreachable:
+        the sender retries).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WebhookServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -67,6 +86,11 @@ def add_WebhookServiceServicer_to_server(servicer, server):
                     servicer.HandleStripeWebhook,
                     request_deserializer=payment_dot_v1_dot_webhook__pb2.HandleStripeWebhookRequest.FromString,
                     response_serializer=payment_dot_v1_dot_webhook__pb2.HandleStripeWebhookResponse.SerializeToString,
+            ),
+            'HandleInhouseWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.HandleInhouseWebhook,
+                    request_deserializer=payment_dot_v1_dot_webhook__pb2.HandleInhouseWebhookRequest.FromString,
+                    response_serializer=payment_dot_v1_dot_webhook__pb2.HandleInhouseWebhookResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -98,6 +122,33 @@ class WebhookService:
             '/payment.v1.WebhookService/HandleStripeWebhook',
             payment_dot_v1_dot_webhook__pb2.HandleStripeWebhookRequest.SerializeToString,
             payment_dot_v1_dot_webhook__pb2.HandleStripeWebhookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def HandleInhouseWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/payment.v1.WebhookService/HandleInhouseWebhook',
+            payment_dot_v1_dot_webhook__pb2.HandleInhouseWebhookRequest.SerializeToString,
+            payment_dot_v1_dot_webhook__pb2.HandleInhouseWebhookResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,115 @@
+"""The edge's own costs, side by side in one run: REST body validation (ext_authz to the edge
+validator) and TLS.
+
+The same creates go through three doors of the same stack: the stack's Envoy over plaintext
+(validated), the same Envoy over TLS (validated), and a second Envoy from the same config with
+only the validation switched off (ext_authz `filter_enabled` 0%). Reads (cache hits, never
+validated) compare plaintext and TLS alone. The validator's `Check` is also timed on its own.
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+
+import grpc
+import httpx
+from envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
+
+from devtools.devstack import Child, find_tool, free_port, wait_for_port
+from devtools.envoy_config import DEV_TLS, ENVOY_TEMPLATE, local_values, render
+
+Phase = Callable[[str, Callable[[int], Awaitable[None]]], Awaitable[dict]]
+BODY = {"amount": 1000, "currency": "USD", "customer_id": "cus_bench", "description": "bench",
+        "metadata": {"order": "1", "channel": "web"}}
+
+
+def unvalidated_envoy(env: dict, log_dir) -> tuple[Child, str]:
+    """A second Envoy on envoy/envoy.yaml with the body validation off; returns it and its URL."""
+    ports = {name: str(free_port()) for name in ("ENVOY_PORT", "ENVOY_ADMIN_PORT", "ENVOY_STATS_PORT",
+                                                 "ENVOY_TLS_PORT")}
+    template = ENVOY_TEMPLATE.read_text()
+    marker = "stat_prefix: body_validation\n"
+    assert template.count(marker) == 1, "envoy/envoy.yaml's ext_authz filter moved: update bench/edge.py"
+    indent = template.split(marker)[0].rsplit("\n", 1)[1]
+    template = template.replace(marker, marker + indent + "filter_enabled: {default_value: {numerator: 0}}\n")
+    config = log_dir / "envoy-unvalidated.yaml"
+    config.write_text(render(template, {**local_values(env), **ports}))
+    child = Child("envoy-unvalidated", [find_tool("envoy"), "-c", str(config), "--log-level", "warn",
+                                        "--base-id", ports["ENVOY_ADMIN_PORT"]], log_dir=log_dir)
+    wait_for_port(int(ports["ENVOY_PORT"]), process=child)
+    return child, f"http://127.0.0.1:{ports['ENVOY_PORT']}"
+
+
+async def measure_edge(env: dict, log_dir, run_phase: Phase, auth: dict, concurrency: int) -> list[dict]:
+    plain = f"http://127.0.0.1:{env['ENVOY_PORT']}"
+    tls = f"https://localhost:{env['ENVOY_TLS_PORT']}"
+    trust = ssl.create_default_context(cafile=str(DEV_TLS / "ca.crt"))
+    child, unvalidated = unvalidated_envoy(env, log_dir)
+    results, ids = [], []
+    try:
+        doors = [("validated, plaintext", plain, True), ("NOT validated, plaintext", unvalidated, True),
+                 ("validated, TLS", tls, trust)]
+        for label, base, verify in doors:
+            async with httpx.AsyncClient(base_url=base, headers=auth, timeout=30, verify=verify,
+                                         limits=httpx.Limits(max_connections=concurrency)) as client:
+                async def create(i: int, client=client) -> None:
+                    reply = await client.post("/v1/payments", json={**BODY, "amount": 1000 + i})
+                    reply.raise_for_status()
+                    ids.append(reply.json()["payment"]["payment_id"])
+
+                results.append(await run_phase(f"edge_create ({label})", create))
+        for label, base, verify in (("plaintext", plain, True), ("TLS", tls, trust)):
+            async with httpx.AsyncClient(base_url=base, headers=auth, timeout=30, verify=verify,
+                                         limits=httpx.Limits(max_connections=concurrency)) as client:
+                async def get(i: int, client=client) -> None:
+                    (await client.get(f"/v1/payments/{ids[i % len(ids)]}")).raise_for_status()
+
+                results.append(await run_phase(f"edge_get ({label}, cache hits, no validation)", get))
+    finally:
+        child.stop()
+    results.append(await check_alone(env, run_phase))
+    by_name = {r["phase"]: r for r in results}
+
+    def delta(a: str, b: str, key: str) -> float:
+        return round(by_name[a][key] - by_name[b][key], 2)
+
+    results.append({
+        "phase": "edge costs (differences of the phases above, same run)",
+        "validation_p50_ms": delta("edge_create (validated, plaintext)", "edge_create (NOT validated, plaintext)",
+                                   "p50_ms"),
+        "validation_p99_ms": delta("edge_create (validated, plaintext)", "edge_create (NOT validated, plaintext)",
+                                   "p99_ms"),
+        "tls_create_p50_ms": delta("edge_create (validated, TLS)", "edge_create (validated, plaintext)", "p50_ms"),
+        "tls_get_p50_ms": delta("edge_get (TLS, cache hits, no validation)",
+                                "edge_get (plaintext, cache hits, no validation)", "p50_ms"),
+    })
+    return results
+
+
+async def check_alone(env: dict, run_phase: Phase) -> dict:
+    """The validator's Check for a typical create body, called directly over loopback gRPC."""
+    import json
+
+    body = json.dumps(BODY).encode()
+    request = external_auth_pb2.CheckRequest()
+    http = request.attributes.request.http
+    http.method, http.path, http.raw_body = "POST", "/v1/payments", body
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{env['EDGE_VALIDATOR_PORT']}") as channel:
+        stub = external_auth_pb2_grpc.AuthorizationStub(channel)
+
+        async def check(i: int) -> None:
+            reply = await stub.Check(request, timeout=10)
+            assert reply.status.code == 0, reply
+
+        result = await run_phase("validator_check (the edge validator alone, loopback gRPC)", check)
+        one_at_a_time = []
+        for _ in range(200):
+            started = time.perf_counter()
+            await check(0)
+            one_at_a_time.append(time.perf_counter() - started)
+        one_at_a_time.sort()
+        result.update(sequential_p50_ms=round(one_at_a_time[100] * 1000, 2),
+                      sequential_p99_ms=round(one_at_a_time[198] * 1000, 2))
+        return result
