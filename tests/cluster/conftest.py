@@ -13,6 +13,7 @@ import os
 import re
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 import yaml
@@ -60,8 +61,9 @@ def prometheus_crds(kube) -> dict:
     the objects really depend on them."""
     require(any(CRDS.glob("*.yaml")), f"generated CRDs in {CRDS} (make setup)")
     before = server_dry_run(kube, "default", render(kube, "kind-observability"))
-    kube.kubectl("apply", "--server-side", "-f", str(CRDS)).ok()
-    names = [yaml.safe_load(p.read_text())["metadata"]["name"] for p in sorted(CRDS.glob("*.yaml"))]
+    stand_ins = sorted((Path(__file__).parent / "crds").glob("*.yaml"))
+    kube.kubectl("apply", "--server-side", "-f", str(CRDS), *(f"--filename={p}" for p in stand_ins)).ok()
+    names = [yaml.safe_load(p.read_text())["metadata"]["name"] for p in [*sorted(CRDS.glob("*.yaml")), *stand_ins]]
     kube.kubectl("wait", "--for=condition=Established", "--timeout=60s", *(f"crd/{n}" for n in names)).ok()
     return {"before": before, "names": names}
 

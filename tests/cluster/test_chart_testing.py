@@ -14,8 +14,9 @@ from tests.cluster.kube import Kube, production_secrets, warnings_in
 pytestmark = pytest.mark.cluster
 
 CT_SHARE = REPO / ".tools" / "share" / "ct"
-CT_FLAGS = [
-    "--charts", str(CHART.relative_to(REPO)),
+CHARTS = ["--charts", str(CHART.relative_to(REPO))]
+CT_LINT_FLAGS = [
+    *CHARTS,
     "--chart-yaml-schema", str(CT_SHARE / "chart_schema.yaml"), "--lint-conf", str(CT_SHARE / "lintconf.yaml"),
     # No maintainers list and no remote branch to compare versions with in a fresh clone.
     "--validate-maintainers=false", "--check-version-increment=false",
@@ -23,7 +24,7 @@ CT_FLAGS = [
 
 
 def test_ct_lint_passes_with_every_ci_values_file(kube: Kube):
-    run = kube.run("ct", "lint", *CT_FLAGS).ok()
+    run = kube.run("ct", "lint", *CT_LINT_FLAGS).ok()
     print(f"ct lint: {run.seconds} s")
     assert "All charts linted successfully" in run.stdout + run.stderr
 
@@ -31,7 +32,7 @@ def test_ct_lint_passes_with_every_ci_values_file(kube: Kube):
 def test_ct_install_installs_tests_and_uninstalls_with_every_ci_values_file(kube: Kube, namespace, prometheus_crds):
     # production-values.yaml names Secrets the user creates; the chart refuses to install without them.
     production_secrets(kube, namespace)
-    run = kube.run("ct", "install", *CT_FLAGS, "--namespace", namespace,
+    run = kube.run("ct", "install", *CHARTS, "--namespace", namespace,
                    "--helm-extra-args", "--timeout 120s").ok()
     print(f"ct install (every ci/*-values.yaml): {run.seconds} s")
     output = run.stdout + run.stderr
