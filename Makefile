@@ -40,7 +40,7 @@ lint: protodeps ## buf lint (STANDARD) and ruff
 	@$(BUF) lint
 	@$(VENV)/bin/ruff check service gateway common devtools tests tools bench
 
-test: lint check-generated ## the whole suite: lint, generated code, unit, integration, e2e, chart
+test: lint check-generated ## the whole suite: lint, generated code, unit, integration, e2e, chart, cluster
 	@$(PYTEST) -q -p no:cacheprovider tests
 
 test-unit: ## unit tests (fakes through bootstrap)

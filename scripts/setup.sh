@@ -3,12 +3,12 @@
 # Installs what is missing and nothing else:
 #   * system packages: redis-server, prometheus (+promtool), curl, jq
 #   * the Python virtualenv (.venv) from the locked requirements
-#   * pinned Go tools into .tools/bin: helm, stripe-mock (grpcui: scripts/setup.d/10-grpcui.sh)
+#   * pinned Go tools into .tools/bin: stripe-mock here; grpcui (scripts/setup.d/10-grpcui.sh);
+#     helm, the Kubernetes control plane, kwok, ct, conftest... (scripts/setup.d/20-cluster-tools.sh)
 # PostgreSQL 15 server binaries are expected on the machine (initdb, pg_ctl).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-HELM_VERSION="${HELM_VERSION:-v3.22.0}"
 STRIPE_MOCK_VERSION="${STRIPE_MOCK_VERSION:-v0.203.0}"
 PYTHON="${PYTHON:-python3}"
 TOOLS_BIN="$PWD/.tools/bin"
@@ -57,7 +57,6 @@ go_tool() { # name module version
   log "go install $module@$version"
   GOBIN="$TOOLS_BIN" GOFLAGS=-mod=mod go install "$module@$version" && echo "$version" > "$TOOLS_BIN/.$name.version"
 }
-go_tool helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION"
 go_tool stripe-mock github.com/stripe/stripe-mock "$STRIPE_MOCK_VERSION"
 
 # Each capability adds its own idempotent step as scripts/setup.d/NN-name.sh (run in name order,

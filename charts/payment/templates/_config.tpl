@@ -68,6 +68,56 @@ reach a container through secretKeyRef.
 {{- end }}
 {{- end }}
 
+{{/*
+The Secrets the release reads but does not render, as a JSON list of [name, key] pairs.
+*/}}
+{{- define "payment.requiredSecrets" -}}
+{{- $need := list }}
+{{- if not (include "payment.rendersAppSecret" .) }}
+{{- $need = append $need (list (include "payment.appSecretName" .) "API_KEYS") }}
+{{- end }}
+{{- if .Values.postgresql.enabled }}
+{{- if not .Values.postgresql.auth.password }}
+{{- $need = append $need (list (include "payment.postgresqlSecretName" .) "password") }}
+{{- end }}
+{{- else if .Values.externalDatabase.existingSecret }}
+{{- $need = append $need (list .Values.externalDatabase.existingSecret .Values.externalDatabase.existingSecretKey) }}
+{{- end }}
+{{- if and (not .Values.redis.enabled) .Values.externalRedis.existingSecret }}
+{{- $need = append $need (list .Values.externalRedis.existingSecret .Values.externalRedis.existingSecretKey) }}
+{{- end }}
+{{- toJson $need }}
+{{- end }}
+
+{{/*
+Refuses to install (or upgrade) when a Secret the pods read is missing from the namespace, or lacks
+its key: otherwise the release "succeeds" with pods stuck in CreateContainerConfigError forever.
+Only with the API server at hand (helm install/upgrade, --dry-run=server): offline (helm template,
+lint, --dry-run) `lookup` returns nothing and the check is skipped. Listing the namespace's Secrets
+needs no permission helm itself lacks (it keeps its releases in Secrets there).
+*/}}
+{{- define "payment.requireSecretsExist" -}}
+{{- $secrets := lookup "v1" "Secret" .Release.Namespace "" }}
+{{- if $secrets }}
+{{- $have := dict }}
+{{- range $secrets.items }}
+{{- $_ := set $have .metadata.name (.data | default dict) }}
+{{- end }}
+{{- $missing := list }}
+{{- range include "payment.requiredSecrets" . | fromJsonArray }}
+{{- $name := index . 0 }}
+{{- $key := index . 1 }}
+{{- $data := hasKey $have $name | ternary (get $have $name) dict }}
+{{- if not (hasKey $data $key) }}
+{{- $missing = append $missing (printf "  Secret %q with key %q: kubectl -n %s create secret generic %s --from-literal=%s=..." $name $key $.Release.Namespace $name $key) }}
+{{- end }}
+{{- end }}
+{{- if $missing }}
+{{- fail (printf "the pods of this release read Secrets that namespace %q does not have, and the chart ships no secrets (values: secrets, postgresql.auth, externalDatabase, externalRedis). Create them first:\n%s" .Release.Namespace (join "\n" $missing)) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{/* DATABASE_URL: composed from the bundled PostgreSQL's Secret, or read whole from a Secret. */}}
 {{- define "payment.databaseEnv" -}}
 {{- if .Values.postgresql.enabled -}}
