@@ -68,6 +68,8 @@ def _start_time(pid: int) -> str | None:
 class Cluster:
     """One local cluster rooted at `root`; its state survives in root/state.json between processes."""
 
+    service_cidr = SERVICE_CIDR  # read by the real node (devtools.realnode), which must not import this module
+
     def __init__(self, root: Path = DEFAULT_DIR, tools_bin: Path = TOOLS_BIN, share: Path = SHARE):
         self.root = Path(root).resolve()
         self.tools_bin = tools_bin

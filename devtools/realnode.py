@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -135,9 +136,7 @@ class RealNode:
         (self.dir / "cni" / "10-payment-real.conflist").write_text(json.dumps(conflist, indent=2))
 
     def cluster_service_cidr(self) -> str:
-        from devtools.cluster import SERVICE_CIDR
-
-        return SERVICE_CIDR
+        return self.cluster.service_cidr
 
     def _start_containerd(self) -> None:
         config = self.dir / "containerd.toml"
@@ -393,9 +392,9 @@ def _link_exists(name: str) -> bool:
 
 
 def _free_port() -> int:
-    from devtools.cluster import free_port
-
-    return free_port()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _b64(path: Path) -> str:

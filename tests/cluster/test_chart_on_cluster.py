@@ -101,7 +101,8 @@ def test_install_waits_for_jobs_and_an_upgrade_rolls_exactly_the_pods_whose_spec
     before = pods_by_component(kube, namespace)
     assert {"payment", "graphql", "envoy", "postgresql", "redis", "grpcui"} <= set(before), before
 
-    # LOG_LEVEL reaches the payment pods (ConfigMap checksum) and the GraphQL pods (inline env) only.
+    # LOG_LEVEL reaches the pods that read the service's ConfigMap (its checksum: the API and the webhook
+    # delivery worker) and the GraphQL pods (inline env) only.
     upgrade = kube.helm("upgrade", "payment", str(CHART), "-n", namespace,
                         *install_args("kind", "--set", "config.logLevel=DEBUG")).ok()
     print(f"helm upgrade --wait --wait-for-jobs: {upgrade.seconds} s")
@@ -111,7 +112,7 @@ def test_install_waits_for_jobs_and_an_upgrade_rolls_exactly_the_pods_whose_spec
     rolled = {c for c in before if not set(before[c].values()) & set(after[c].values())}
     kept = {c for c in before if before[c] == after[c]}
     print(f"rolled: {sorted(rolled)}; untouched: {sorted(kept)}")
-    assert rolled == {"payment", "graphql"}
+    assert rolled == {"payment", "deliver", "graphql"}
     assert kept == set(before) - rolled
 
     second_migration = hook_runs(kube, namespace)["payment-migrate"]
