@@ -62,8 +62,12 @@ def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _prune_events(engine, settings: Settings) -> dict:
     from ..adapters.delivery_queue import prune
+    from ..adapters.event_log import sequence
     from ..domain.model import utcnow
 
+    # An event still waiting for its position is never pruned; place the waiting ones first, or a
+    # stack without a running delivery worker would keep its old events for ever.
+    await sequence(engine, wait=True)
     return await prune(engine, utcnow() - timedelta(days=settings.webhooks.event_retention_days))
 
 
