@@ -97,9 +97,9 @@ def test_contradictory_values_fail_with_a_clear_message(template, sets, message)
 @pytest.mark.parametrize(
     ("value_set", "expected", "unexpected"),
     [
-        ("default", ["ACTION NEEDED", "create secret generic payment-secrets", "payment-postgresql"], []),
-        ("kind", ["http://localhost:8080", "grpcui"], ["ACTION NEEDED"]),
-        ("production", ["port-forward svc/payment-envoy 8080:8080"], ["ACTION NEEDED", "payment-postgresql"]),
+        ("default", ["Secret \"payment-secrets\"", "create secret generic payment-secrets", "payment-postgresql"], []),
+        ("kind", ["http://localhost:8080", "grpcui"], ["refuses to install"]),
+        ("production", ["port-forward svc/payment-envoy 8080:8080"], ["refuses to install", "payment-postgresql"]),
     ],
 )
 def test_notes_tell_the_user_what_to_do(run_helm, chart_dir, tmp_path, value_set, expected, unexpected):
