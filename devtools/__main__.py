@@ -85,6 +85,8 @@ def _print_urls(stack: LocalStack, env: dict) -> None:
         f"  TLS       {stack.urls['https']} and gRPC {stack.urls['grpc_tls']} (trust .data/tls/ca.crt)",
         f"  GraphQL   {stack.urls.get('graphql', '(not started)')}",
         f"  grpcui    {stack.urls.get('grpcui', '(not installed)')}",
+        f"  API docs  {stack.urls.get('api_docs', '(GraphQL service not started)')} (Swagger UI; "
+        f"OpenAPI at {stack.urls.get('openapi', '-')})",
         f"  metrics   {stack.urls['metrics']}",
         f"  Envoy     {stack.urls['envoy_admin']} (admin, loopback only)",
         "",

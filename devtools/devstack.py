@@ -279,6 +279,8 @@ class LocalStack:
         if (VENV_BIN / "payment-graphql").exists() and dev.local_graphql:
             self._start_graphql(service.grpc_port, gateway.port)
             self.urls["graphql"] = f"http://localhost:{dev.envoy_port}/graphql"
+            self.urls["api_docs"] = f"http://localhost:{dev.envoy_port}/docs"
+            self.urls["openapi"] = f"http://localhost:{dev.envoy_port}/openapi.json"
         self.children.append(edge_validator(service.edge_validator_port, env, self.log_dir))
         dev_certificate()
         values = local_values(env)

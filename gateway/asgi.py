@@ -4,6 +4,7 @@
     GET  /graphql   the GraphiQL page when GRAPHIQL_ENABLED, else 405
     GET  /healthz   liveness: the process serves HTTP
     GET  /readyz    readiness: the payment service answers grpc.health.v1 SERVING
+    GET  /openapi.json, /docs   the API docs and their assets (static.py)
 
 The body is refused with 413 past GRAPHQL_MAX_BODY_BYTES, before it is read
 when Content-Length says so. Every response carries `x-request-id`, and one
@@ -41,6 +42,7 @@ from .errors import (
 from .limits import BODY_TOO_LARGE
 from .metrics import Metrics, outcome_of
 from .schema import RequestContext
+from .static import StaticFiles
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("graphql.access")
@@ -170,8 +172,9 @@ class GraphQLApp:
     """ASGI application: routes, body limit, GraphiQL, health and lifespan."""
 
     def __init__(self, settings: GraphQLSettings, schema: strawberry.Schema, client: PaymentClient,
-                 metrics: Metrics) -> None:
+                 metrics: Metrics, static: StaticFiles | None = None) -> None:
         self.settings, self.schema, self.client, self.metrics = settings, schema, client, metrics
+        self.static = static or StaticFiles({}, {})
         self.metrics_port: int | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -244,6 +247,9 @@ class GraphQLApp:
         if path == "/readyz":
             ready = await self.client.ready()
             return json_response(200 if ready else 503, {"status": "ok" if ready else "payment service not ready"})
+        static = self.static.respond(method, path)
+        if static is not None:
+            return Response(static.status, static.body, static.content_type, static.headers)
         if path.rstrip("/") != GRAPHQL_PATH:
             status, payload = refused(RequestError(404, f"no route for {path}; use POST {GRAPHQL_PATH}",
                                                    "UNKNOWN_PATH", "NOT_FOUND"))
@@ -290,9 +296,10 @@ class GraphQLApp:
 
     @staticmethod
     async def _send(send: Send, response: Response, request_id: str) -> None:
+        cached = any(name == "cache-control" for name, _ in response.headers)
         headers = [(b"content-type", response.content_type.encode()),
                    (b"content-length", str(len(response.body)).encode()),
-                   (b"cache-control", b"no-store"),
+                   *(() if cached else ((b"cache-control", b"no-store"),)),
                    (b"x-request-id", request_id.encode()),
                    *((name.encode(), value.encode()) for name, value in response.headers)]
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
