@@ -109,7 +109,7 @@ def data_dir(work_dir) -> pathlib.Path:
     return path
 
 
-def test_killed_redis_and_payment_service_come_back_and_the_stack_keeps_answering(data_dir, record):
+def test_killed_redis_service_and_postgres_come_back_and_the_stack_keeps_answering(data_dir, record):
     stack = Supervisor(data_dir)
     try:
         stack.wait_up()
@@ -132,13 +132,22 @@ def test_killed_redis_and_payment_service_come_back_and_the_stack_keeps_answerin
         assert stack.child_pid("payment-service serve") != service
         again = httpx.post(f"{stack.rest}/v1/payments", json={"amount": 300, "currency": "USD"}, headers=AUTH)
         assert again.status_code == 200, again.text
+
+        postmaster = int((data_dir / "postgres" / "postmaster.pid").read_text().split()[0])
+        os.kill(postmaster, signal.SIGKILL)
+        started = time.monotonic()
+        wait_for(lambda: httpx.get(url, headers=AUTH, timeout=5).status_code == 200 and "postgres restarted"
+                 in stack.text(), 120, "PostgreSQL back and the payment readable")
+        postgres_back = time.monotonic() - started
         assert stack.popen.poll() is None, "the supervisor stopped"
         said = stack.text()
+        assert "postgres is not running" in said, said
         assert "redis was killed by SIGKILL" in said and "payment-service was killed by SIGKILL" in said, said
         assert "redis restarted" in said and "payment-service restarted" in said, said
         assert (data_dir / "logs" / "supervisor.log").read_text().count("restarted") >= 2
         record("make run: killed children restarted", redis_back_seconds=round(redis_back, 2),
                service_answering_again_seconds=round(service_back, 2), new_redis_pid=new_redis,
+               postgres_answering_again_seconds=round(postgres_back, 2),
                read_while_redis_down=answered_without_redis, load_average=os.getloadavg()[0])
         assert answered_without_redis == 200  # Redis is an optional cache
     finally:
