@@ -18,6 +18,7 @@ from service.config import ConfigError, Settings
 
 from .devstack import ROOT, LocalStack, load_env_file
 from .envoy_config import render_local
+from .supervisor import Supervisor
 
 
 def _envoy_config(args: argparse.Namespace) -> int:
@@ -25,32 +26,52 @@ def _envoy_config(args: argparse.Namespace) -> int:
     return 0
 
 
+class Shutdown:
+    """SIGINT/SIGTERM handler: the first signal stops the stack, and nothing interrupts that stop.
+
+    While the stack starts (blocking waits), the first signal raises KeyboardInterrupt; once it is
+    up, it only sets `requested` (the supervision loop is never cut mid-restart). Later signals
+    are ignored, so a second Ctrl-C or `kill` cannot break off the stop before PostgreSQL is stopped."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.raise_on_signal = True
+
+    def __call__(self, signum: int, frame: object) -> None:
+        if self.requested:
+            print(f"already stopping ({signal.Signals(signum).name} ignored)", file=sys.stderr, flush=True)
+            return
+        self.requested = True
+        if self.raise_on_signal:
+            raise KeyboardInterrupt
+
+
 def _run(args: argparse.Namespace) -> int:
     env_file = ROOT / ".env" if (ROOT / ".env").exists() else ROOT / ".env.example"
     env = {**load_env_file(env_file), **{k: v for k, v in os.environ.items() if k.isupper()}}
-    data = ROOT / ".data"
+    data = pathlib.Path(args.data_dir) if args.data_dir else ROOT / ".data"
     stack = LocalStack(env, data_dir=data, log_dir=data / "logs")
+    shutdown = Shutdown()
     # Ctrl-C and `kill` both stop the stack, even when SIGINT was inherited as ignored.
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, shutdown)
+    signal.signal(signal.SIGTERM, shutdown)
     print(f"starting the local stack (settings from {env_file.name}, logs in {data / 'logs'}) ...", flush=True)
     try:
         stack.start()
         _print_urls(stack, env)
-        while all(child.popen.poll() is None for child in stack.children):
-            time.sleep(0.5)
-        dead = [c.name for c in stack.children if c.popen.poll() is not None]
-        print(f"stopping: {', '.join(dead)} exited (see {data / 'logs'})", file=sys.stderr)
-        return 1
+        supervisor = Supervisor(stack, log_path=data / "logs" / "supervisor.log")
+        shutdown.raise_on_signal = False
+        while not shutdown.requested:
+            supervisor.check()
+            time.sleep(0.25)
     except KeyboardInterrupt:
-        print("\nstopping the local stack ...", flush=True)
-        return 0
+        pass
     finally:
+        shutdown.requested = True  # from here on, signals are ignored: the stop below must finish
+        print("\nstopping the local stack ...", flush=True)
         stack.stop()
-
-
-def _interrupt(*_: object) -> None:
-    raise KeyboardInterrupt
+        print("stopped", flush=True)
+    return 0
 
 
 def _print_urls(stack: LocalStack, env: dict) -> None:
@@ -82,7 +103,9 @@ def _print_urls(stack: LocalStack, env: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devtools", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("run", help="run the whole local stack in the foreground").set_defaults(func=_run)
+    run = commands.add_parser("run", help="run the whole local stack in the foreground; restarts what crashes")
+    run.add_argument("--data-dir", default="", help="where PostgreSQL's cluster and the logs go (default .data/)")
+    run.set_defaults(func=_run)
     envoy = commands.add_parser("envoy-config", help="render envoy/envoy.yaml for local use")
     envoy.add_argument("--output", default=".data/envoy.yaml")
     envoy.set_defaults(func=_envoy_config)
