@@ -195,3 +195,71 @@ def test_an_inhouse_event_signed_in_the_future_is_refused(stack):
         "inhouse-signature": signing.sign(INHOUSE_SECRET, body, int(time.time()) + 3600)})
     assert response.status_code == 400, response.text
 
+
+
+FREE_TEXT = {
+    "description": {"description": "paid with 4242 4242 4242 4242"},
+    "customer_id": {"customer_id": "4242-4242-4242-4242"},
+    "metadata[note]": {"metadata": {"note": "card 4242424242424242"}},
+    "metadata": {"metadata": {"4242424242424242": "x"}},
+    "description ": {"description": "\u001b[2J\u001b[31mALERT"},
+}
+
+
+@pytest.mark.parametrize("field", list(FREE_TEXT))
+def test_free_text_with_a_card_number_or_an_escape_is_refused_and_never_logged(stack, rest, field,
+                                                                               no_errors_logged):
+    before = len((stack.log_dir / "payment-service.log").read_text())
+    payment = {"amount": 1000, "currency": "USD", **FREE_TEXT[field]}
+    response = rest.post("/v1/payments", json=payment)
+    assert response.status_code == 400, response.text
+    assert response.json()["message"].startswith(f"{field.strip()}:"), response.text
+    assert "4242" not in response.text and "\\u001b" not in response.text
+    time.sleep(0.3)
+    logged = (stack.log_dir / "payment-service.log").read_text()[before:]
+    assert "4242" not in logged and "\\u001b" not in logged
+
+
+def test_a_refund_reason_with_a_card_number_is_refused_before_any_money_moves(rest):
+    created = rest.post("/v1/payments", json={"amount": 1000, "currency": "USD", "capture_method": "AUTOMATIC"})
+    assert created.status_code == 200, created.text
+    payment_id = created.json()["payment"]["payment_id"]
+    response = rest.post(f"/v1/payments/{payment_id}:process",
+                         json={"action": "REFUND", "reason": "refund to 4242 4242 4242 4242"})
+    assert response.status_code == 400 and response.json()["message"].startswith("reason:"), response.text
+    assert rest.get(f"/v1/payments/{payment_id}").json()["payment"]["amount_refunded"] == "0"
+
+
+def graphql_bomb(fragments: int) -> str:
+    parts = ["fragment F0 on Query { __typename }"]
+    parts += [f"fragment F{i} on Query {{ ...F{i - 1} ...F{i - 1} }}" for i in range(1, fragments)]
+    return f"query {{ ...F{fragments - 1} }} " + " ".join(parts)
+
+
+@pytest.mark.parametrize("fragments", [22, 29])
+def test_the_graphql_fragment_bomb_is_a_400_within_a_second_while_healthz_answers(stack, fragments):
+    import concurrent.futures
+
+    health_url = f"http://127.0.0.1:{stack.env['GRAPHQL_PORT']}/healthz"
+
+    def bomb() -> tuple[int, float]:
+        started = time.perf_counter()
+        response = httpx.post(f"{stack.rest}/graphql", json={"query": graphql_bomb(fragments)}, timeout=30)
+        return response.status_code, time.perf_counter() - started
+
+    def healthz() -> list[float]:
+        seconds = []
+        for _ in range(10):
+            started = time.perf_counter()
+            assert httpx.get(health_url, timeout=30).status_code == 200
+            seconds.append(time.perf_counter() - started)
+        return seconds
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        bombed, health = pool.submit(bomb), pool.submit(healthz)
+        (status, seconds), health_seconds = bombed.result(), health.result()
+    print(f"bomb of {fragments} fragments: {status} in {seconds * 1000:.0f} ms; "
+          f"healthz max {max(health_seconds) * 1000:.0f} ms over {len(health_seconds)}")
+    assert status == 400
+    assert seconds < 1.0
+    assert min(health_seconds) < 0.1  # the event loop was never held (on main: frozen for seconds)
