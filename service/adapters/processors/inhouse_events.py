@@ -23,8 +23,7 @@ from typing import Any
 from ...domain.errors import InvalidArgument
 from ...domain.processor import DisputeStatus, ProcessorDispute, ProcessorRefund, ProcessorRefundStatus
 from ...service_layer.webhooks import ProcessorEvent
-from . import event_checks
-from . import signing
+from . import event_checks, signing
 
 SIGNATURE_HEADER = "inhouse-signature"
 REFUND_EVENTS = ("refund.updated", "refund.failed")
