@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import time
 
 import pytest
 from graphql import parse
 
+from gateway import limits
 from gateway.document_cost import DocumentCost, count_fragment_spreads
 from gateway.limits import MAX_FRAGMENT_SPREADS
 from tests.unit import test_graphql_harness as harness
@@ -144,3 +146,22 @@ async def test_int64_variables_that_are_not_integers_are_a_400(gateway):
         response = await post(gateway, query, {"p": {"amount": amount, "currency": "USD"}})
         assert response.status_code == 400, (amount, response.text)
         assert "Int64" in json.dumps(response.json()), amount
+
+
+async def test_validation_of_a_large_allowed_document_runs_off_the_event_loop(gateway):
+    query = "{ " + "__typename " * 900 + "}"  # within every limit; graphql-core compares fields pairwise
+    threads: list[str] = []
+    original = limits.validate_document
+
+    def recording(*args):
+        threads.append(threading.current_thread().name)
+        return original(*args)
+
+    limits.validate_document = recording
+    try:
+        response, health = await asyncio.gather(post(gateway, query, headers={}), send(gateway, "GET", "/healthz"))
+    finally:
+        limits.validate_document = original
+    assert response.status_code in (200, 400), response.text
+    assert health.status_code == 200
+    assert threads and threads[0] != threading.main_thread().name, threads
