@@ -263,3 +263,13 @@ def test_the_graphql_fragment_bomb_is_a_400_within_a_second_while_healthz_answer
     assert status == 400
     assert seconds < 1.0
     assert min(health_seconds) < 0.1  # the event loop was never held (on main: frozen for seconds)
+
+
+def test_duplicate_json_keys_are_a_400_on_rest_and_graphql_alike(stack, rest):
+    response = rest.post("/v1/payments", content=b'{"amount": 5, "currency": "USD", "amount": 5000}',
+                         headers={"content-type": "application/json"})
+    assert response.status_code == 400 and "amount" in response.json()["message"], response.text
+    body = b'{"query": "{ __typename }", "query": "{ payments { next_page_token } }"}'
+    response = rest.post("/graphql", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"][0]["extensions"]["reason"] == "DUPLICATE_JSON_KEY"
