@@ -136,6 +136,9 @@ def validate_process(cmd: ProcessPayment) -> None:
 
 
 def page_size(cmd: ListPayments) -> int:
+    """The query's page size, once its filters are known to be valid (a customer_id filter with
+    a NUL reached PostgreSQL and came back INTERNAL: found by schemathesis)."""
+    _check_text("customer_id", cmd.customer_id, MAX_CUSTOMER_ID_LENGTH)
     if cmd.page_size == 0:
         return DEFAULT_PAGE_SIZE
     if not 1 <= cmd.page_size <= MAX_PAGE_SIZE:
