@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import time
 import uuid
 
@@ -258,8 +259,9 @@ def test_the_graphql_fragment_bomb_is_a_400_within_a_second_while_healthz_answer
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         bombed, health = pool.submit(bomb), pool.submit(healthz)
         (status, seconds), health_seconds = bombed.result(), health.result()
-    print(f"bomb of {fragments} fragments: {status} in {seconds * 1000:.0f} ms; "
-          f"healthz max {max(health_seconds) * 1000:.0f} ms over {len(health_seconds)}")
+    health_ms = sorted(round(value * 1000) for value in health_seconds)
+    print(f"bomb of {fragments} fragments: {status} in {seconds * 1000:.0f} ms; healthz ms {health_ms}, "
+          f"load average {os.getloadavg()[0]:.1f}")
     assert status == 400
     assert seconds < 1.0
     assert min(health_seconds) < 0.1  # the event loop was never held (on main: frozen for seconds)
