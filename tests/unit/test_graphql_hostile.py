@@ -135,7 +135,8 @@ async def test_an_inline_int64_literal_that_is_not_one_is_a_400(gateway, literal
     assert response.status_code == 400, response.text
     [error] = response.json()["errors"]
     assert error["extensions"]["code"] == "INVALID_ARGUMENT"
-    assert "Int64" in error["message"]
+    assert error["message"].startswith("amount: ") and "Int64" in error["message"]
+    assert error["extensions"]["field"] == "amount"
     assert error["locations"] == [{"line": 1, "column": 45}]  # where `amount`'s value is
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
