@@ -7,6 +7,8 @@ the image carries no dev tooling.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import os
 import pathlib
 import signal
@@ -19,6 +21,8 @@ from service.config import ConfigError, Settings
 from .devstack import ROOT, LocalStack, load_env_file
 from .envoy_config import render_local
 from .supervisor import Supervisor
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def _envoy_config(args: argparse.Namespace) -> int:
@@ -46,15 +50,24 @@ class Shutdown:
             raise KeyboardInterrupt
 
 
+def _stop_with_parent() -> None:
+    """Ask Linux for a SIGTERM when the parent dies: `kill <pid of make>` (make does not pass signals on
+    to its commands) then stops the stack too, instead of leaving it running without a terminal."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def _run(args: argparse.Namespace) -> int:
     env_file = ROOT / ".env" if (ROOT / ".env").exists() else ROOT / ".env.example"
     env = {**load_env_file(env_file), **{k: v for k, v in os.environ.items() if k.isupper()}}
     data = pathlib.Path(args.data_dir) if args.data_dir else ROOT / ".data"
     stack = LocalStack(env, data_dir=data, log_dir=data / "logs")
     shutdown = Shutdown()
-    # Ctrl-C and `kill` both stop the stack, even when SIGINT was inherited as ignored.
-    signal.signal(signal.SIGINT, shutdown)
-    signal.signal(signal.SIGTERM, shutdown)
+    # Ctrl-C, `kill`, a closed terminal and the death of `make` all stop the stack, even when SIGINT
+    # was inherited as ignored.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, shutdown)
+    _stop_with_parent()
     print(f"starting the local stack (settings from {env_file.name}, logs in {data / 'logs'}) ...", flush=True)
     try:
         stack.start()
