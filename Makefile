@@ -30,6 +30,8 @@ OPENAPI := gateway/static/openapi.json
 GENERATED := service/gen envoy/payment.pb $(OPENAPI)
 
 generate: protodeps ## regenerate Python stubs, Envoy's descriptor set and the OpenAPI document from protos/
+	@test -x .tools/bin/protoc-gen-openapiv2 \
+	  || { echo "protoc-gen-openapiv2 is missing: run 'make setup' (scripts/setup.d/15-openapiv2.sh)" >&2; exit 1; }
 	@$(BUF) generate
 	@$(BUF) build --exclude-source-info -o envoy/payment.pb
 	@$(PY) tools/openapi_post.py build/openapi/payment.swagger.json $(OPENAPI)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -39,7 +40,7 @@ from .errors import (
     ApiError,
     internal_message,
 )
-from .limits import BODY_TOO_LARGE
+from .limits import BODY_TOO_LARGE, precheck
 from .metrics import Metrics, outcome_of
 from .schema import RequestContext
 from .static import GRAPHIQL_PAGE, StaticFiles
@@ -55,6 +56,9 @@ GRAPHQL_PATH = "/graphql"
 PROBES = frozenset({"/healthz", "/readyz"})
 ALLOWED_OPERATIONS = frozenset({OperationType.QUERY, OperationType.MUTATION})
 BAD_REQUEST = "BAD_REQUEST"
+DUPLICATE_JSON_KEY = "DUPLICATE_JSON_KEY"
+INVALID_UNICODE = "INVALID_UNICODE"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,12 +123,58 @@ async def read_body(receive: Receive, headers: Mapping[str, str], limit: int) ->
             return b"".join(chunks)
 
 
+class DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different (otherwise the last one would silently win)."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise DuplicateKey(key)
+        result[key] = value
+    return result
+
+
+def lone_surrogate_at(payload: Any) -> str | None:
+    """The JSON path of the first string (or key) holding a lone UTF-16 surrogate ("\\udfff"), or None.
+
+    JSON's escapes can spell one, Python keeps it, and it cannot be encoded as
+    UTF-8 for the gRPC call: refused here, naming where it is.
+    """
+    stack: list[tuple[str, Any]] = [("", payload)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            if not value.isascii() and _SURROGATE.search(value):
+                return path or "body"
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                child = f"{path}.{key}" if path else key
+                if not key.isascii() and _SURROGATE.search(key):
+                    return child
+                stack.append((child, item))
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{index}]", item) for index, item in enumerate(value))
+    return None
+
+
 def parse_request(body: bytes) -> GraphQLRequest:
     """{"query": ..., "variables": {...}?, "operationName": ...?} or RequestError(400)."""
     try:
-        payload = json.loads(body)
+        payload = json.loads(body, object_pairs_hook=_unique_keys)
+    except DuplicateKey as exc:
+        raise RequestError(400, f"the body repeats the JSON key {exc.key!r} (each key may appear once)",
+                           DUPLICATE_JSON_KEY) from None
     except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested past the parser's stack
         raise RequestError(400, "the body is not valid JSON") from None
+    where = lone_surrogate_at(payload)
+    if where is not None:
+        raise RequestError(400, f"{where} holds a lone UTF-16 surrogate (not a Unicode character)",
+                           INVALID_UNICODE)
     if not isinstance(payload, dict):
         raise RequestError(400, "the body must be a JSON object (batched requests are not supported)")
     query, variables, name = payload.get("query"), payload.get("variables"), payload.get("operationName")
@@ -282,6 +332,9 @@ class GraphQLApp:
     async def _execute(self, receive: Receive, headers: Mapping[str, str], exchange: Exchange) -> Payload:
         request = await self._read(receive, headers)
         exchange.operation = request.operation_name
+        over = precheck(request.query, self.settings)
+        if over:
+            return 400, {"errors": [error.formatted for error in over]}
         context = RequestContext(self.client, call_metadata(headers, exchange.request_id))
         result = await self.schema.execute(request.query, variable_values=request.variables,
                                            context_value=context, operation_name=request.operation_name,

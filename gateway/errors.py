@@ -111,10 +111,14 @@ def from_rpc_error(exc: grpc.aio.AioRpcError) -> ApiError:
     return ApiError(message, code.name, reason=reason)
 
 
+class InputValueError(ValueError):
+    """A scalar refuses the caller's input value (graphql-core reports it as a validation error)."""
+
+
 def is_unexpected(error: GraphQLError) -> bool:
     """A failure the caller did not cause and we did not mean: a bug, to be masked."""
     original = error.original_error
-    if isinstance(original, ApiError):
+    if isinstance(original, ApiError | InputValueError):
         return False
     if error.path is not None:  # a resolver or a serializer raised
         return True
