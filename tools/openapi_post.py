@@ -16,7 +16,9 @@ caller also meets is decided at the edge, and this step writes it in:
     (envoy/envoy.yaml: 400, 413, 414, 429, 431, 503, 504). The generator's catch-all
     `default` response goes, so a status the document does not list is a finding;
   * the processor webhooks take the raw JSON body (google.api.HttpBody: Envoy forwards the
-    bytes), not an HttpBody object; WatchEvents answers one WatchEventsResponse per line.
+    bytes), not an HttpBody object; WatchEvents answers one WatchEventsResponse per line;
+  * path parameters that are ids carry the id's pattern, read from service/domain/ids.py (the
+    service's own rule), so clients and fuzzers know a well-formed id from a malformed one.
 
 Why a post-processing step and not openapiv2 options in the proto: the options need
 `protoc-gen-openapiv2/options/*.proto` imported by payment.proto, which would put those files
@@ -31,6 +33,8 @@ import re
 import sys
 from pathlib import Path
 from typing import Any
+
+from service.domain import ids
 
 # google/rpc/code.proto -> HTTP, the table Envoy's transcoder uses (convert_grpc_status).
 HTTP_STATUS = {
@@ -68,6 +72,8 @@ WEBHOOK_SIGNATURES = {
 }
 UNAUTHENTICATED_OPERATIONS = {"PaymentService_HealthCheck", *WEBHOOK_SIGNATURES}
 INT64_PATTERN = "^-?[0-9]+$"
+ID_PATTERNS = {"payment_id": ids.PAYMENT_ID.pattern, "dispute_id": ids.DISPUTE_ID.pattern,
+               "event_id": ids.EVENT_ID.pattern, "endpoint_id": ids.ENDPOINT_ID.pattern}
 STATUS_REF = {"$ref": "#/definitions/Status"}
 
 INFO = {
@@ -136,6 +142,9 @@ def finish_operation(definitions: dict[str, Any], operation: dict[str, Any]) -> 
                 parameter["schema"] = {"type": "object", "description": "The processor's event JSON, verbatim"}
         parameters.append({"name": header, "in": "header", "required": True, "type": "string",
                            "description": f"The signature over the raw body: {description}"})
+    for parameter in parameters:
+        if parameter["in"] == "path" and parameter["name"] in ID_PATTERNS:
+            parameter["pattern"] = ID_PATTERNS[parameter["name"]]
     if body is not None and "request_id" in body.get("properties", {}):
         parameters.append(dict(IDEMPOTENCY_KEY))
     if operation_id in UNAUTHENTICATED_OPERATIONS:
