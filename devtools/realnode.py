@@ -11,6 +11,9 @@ Real containers, real networking, next to the control plane and the simulated kw
   kube-proxy v1.35 (iptables)     Services; NodePorts answer on 127.0.0.0/8 only
   CoreDNS (tools/coredns)         cluster.local on the bridge's address, from the Kubernetes API;
                                   no forwarding, so no name outside the cluster is ever resolved
+  kube-router v2 (--run-firewall) with REAL_NETWORK_POLICY=1: NetworkPolicies, enforced with iptables
+                                  and ipsets on the bridge's traffic (br_netfilter); routing and
+                                  Services stay the bridge's and kube-proxy's
   a StorageClass + hostPath PVs   `real-node-local`, for the bundled PostgreSQL
 
 All state lives in <cluster>/realnode and a short run directory for the sockets; `stop` (called by
@@ -25,6 +28,7 @@ import concurrent.futures
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -41,12 +45,17 @@ GATEWAY = "10.244.0.1"
 STORAGE_CLASS = "real-node-local"
 CNI_BIN = Path("/usr/lib/cni")
 PAUSE_IMAGE = "localhost/payment-local/pause:1.0"
-SYSCTLS = ("net/ipv4/ip_forward", "net/ipv4/conf/all/route_localnet")
+SYSCTLS = ("net/ipv4/ip_forward", "net/ipv4/conf/all/route_localnet", "net/bridge/bridge-nf-call-iptables")
 # host port -> NodePort on 127.0.0.1, like kind's extraPortMappings (kind/cluster.yaml). The tests set
 # REAL_PORT_MAP="" and use the NodePorts themselves, so a `make run` on :8080 is never shadowed.
 PORT_MAP = os.environ.get("REAL_PORT_MAP", "8080:30080,8081:30081")
 PORT_MAP_COMMENT = "payment-realnode-port-map"
-KUBELET_CHAINS = ("KUBE-FIREWALL", "KUBE-KUBELET-CANARY", "KUBE-IPTABLES-HINT")
+# REAL_NETWORK_POLICY=1: kube-router enforces NetworkPolicies. Opt-in: under it a rolling upgrade dropped
+# requests (503: a new pod served before kube-router had opened its firewall to Envoy), see docs/kubernetes.md.
+NETWORK_POLICY = os.environ.get("REAL_NETWORK_POLICY") == "1"
+# The kubelet's chains and kube-router's (NetworkPolicy) ones, removed by `stop`.
+NODE_CHAINS = ("KUBE-FIREWALL", "KUBE-KUBELET-CANARY", "KUBE-IPTABLES-HINT", "KUBE-ROUTER-", "KUBE-NWPLCY-",
+               "KUBE-POD-FW-")
 
 
 class RealNodeError(RuntimeError):
@@ -109,6 +118,29 @@ class RealNode:
         self._storage()
         self._map_ports()
         self._wait_node_ready(time.monotonic() + 120)
+        if NETWORK_POLICY:
+            self._start_network_policy()
+
+    def _start_network_policy(self) -> None:
+        """kube-router as the NetworkPolicy controller only. It reads the node's pod range, which nothing
+        allocates here, so the node gets the bridge's; bridged packets must pass through iptables."""
+        tool = self.cluster.tools_bin / "kube-router"
+        if not tool.exists():
+            raise RealNodeError(f"{tool} missing (make setup: scripts/setup.d/35-kube-router.sh)")
+        Path("/proc/sys/net/bridge/bridge-nf-call-iptables").write_text("1\n")
+        self.cluster.kubectl("patch", "node", NODE_NAME, "-p",
+                             json.dumps({"spec": {"podCIDR": POD_CIDR, "podCIDRs": [POD_CIDR]}}))
+        self.cluster.spawn("kube-router", [
+            str(tool), f"--kubeconfig={self.cluster.kubeconfig}", f"--hostname-override={NODE_NAME}",
+            "--run-firewall=true", "--run-router=false", "--run-service-proxy=false", "--enable-cni=false",
+            "--enable-pod-egress=false", "--health-port=0", "--metrics-port=0", "--iptables-sync-period=5s",
+            f"--service-cluster-ip-range={self.cluster_service_cidr()}", "--v=1",
+        ])
+        # Its first sync: the pod firewall's chain exists once the controller is running.
+        deadline = time.monotonic() + 60
+        while b"KUBE-ROUTER-FORWARD" not in subprocess.run(["iptables", "-S"], capture_output=True).stdout:
+            self._check_alive("kube-router", deadline)
+            time.sleep(0.5)
 
     def _map_ports(self) -> None:
         for pair in filter(None, PORT_MAP.split(",")):
@@ -319,7 +351,7 @@ state = "{self.run / 'state'}"
         if not state:
             return
         by_name = {p["name"]: p for p in self.cluster.state["processes"]}
-        for name in ("coredns", "kubelet"):
+        for name in ("kube-router", "coredns", "kubelet"):
             if name in by_name:
                 self.cluster._stop(by_name[name])
         if "containerd" in by_name and self.cluster._alive(by_name["containerd"]):
@@ -334,7 +366,7 @@ state = "{self.run / 'state'}"
         kube_proxy = self.cluster.tools_bin / "kube-proxy"
         if kube_proxy.exists():
             subprocess.run([str(kube_proxy), "--cleanup"], capture_output=True, check=False)
-        _remove_kubelet_chains()
+        _remove_node_chains()
         _unmount_under(Path(state["dir"]), Path(state["run"]))
         if _link_exists(BRIDGE):
             subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True, check=False)
@@ -393,21 +425,28 @@ def stop(cluster) -> None:
 
 
 def _sysctls() -> dict[str, str]:
-    return {key: Path("/proc/sys", key).read_text().strip() for key in SYSCTLS}
+    return {key: Path("/proc/sys", key).read_text().strip() for key in SYSCTLS if Path("/proc/sys", key).exists()}
 
 
-def _remove_kubelet_chains() -> None:
-    """The chains the kubelet adds (kube-proxy --cleanup leaves them): KUBE-FIREWALL's jumps, then the chains."""
+def _remove_node_chains() -> None:
+    """The iptables chains the kubelet and kube-router add (kube-proxy --cleanup leaves them, and kube-router's
+    --cleanup-config panics in v2.1.0): the jumps into them, then the chains, then kube-router's ipsets."""
     for tool in ("iptables", "ip6tables"):
         for table in ("filter", "nat", "mangle"):
             rules = subprocess.run([tool, "-t", table, "-S"], capture_output=True, text=True).stdout.splitlines()
+            chains = [r.split()[1] for r in rules if r.startswith("-N ") and r.split()[1].startswith(NODE_CHAINS)]
             for rule in rules:
-                if rule.startswith("-A ") and "-j KUBE-FIREWALL" in rule:
-                    subprocess.run([tool, "-t", table, "-D", *rule.split()[1:]], capture_output=True)
-            for chain in KUBELET_CHAINS:
-                if f"-N {chain}" in rules:
-                    subprocess.run([tool, "-t", table, "-F", chain], capture_output=True)
-                    subprocess.run([tool, "-t", table, "-X", chain], capture_output=True)
+                argv = shlex.split(rule)
+                if argv[0] == "-A" and not argv[1].startswith(NODE_CHAINS) and "-j" in argv \
+                        and argv[argv.index("-j") + 1] in chains:
+                    subprocess.run([tool, "-t", table, "-D", *argv[1:]], capture_output=True)
+            for flag in ("-F", "-X"):
+                for chain in chains:
+                    subprocess.run([tool, "-t", table, flag, chain], capture_output=True)
+    if shutil.which("ipset"):
+        for name in subprocess.run(["ipset", "list", "-n"], capture_output=True, text=True).stdout.split():
+            if name.startswith(("KUBE-SRC-", "KUBE-DST-")):
+                subprocess.run(["ipset", "destroy", name], capture_output=True)
 
 
 def _unmount_under(*roots: Path) -> None:

@@ -4,7 +4,7 @@
 # All from Debian. crun is not used: it fails in some sandboxes (setrlimit on hybrid cgroups),
 # so containers.conf selects runc and pins the ulimits it would otherwise copy from the host.
 containers_apt=()
-for pkg in podman buildah containerd runc mmdebstrap containernetworking-plugins uidmap fuse-overlayfs iptables; do
+for pkg in podman buildah containerd runc mmdebstrap containernetworking-plugins uidmap fuse-overlayfs iptables ipset; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || containers_apt+=("$pkg")
 done
 if ((${#containers_apt[@]})); then

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import os
 import subprocess
 import threading
 import time
@@ -219,3 +220,33 @@ def test_the_reconcile_cronjobs_job_completes(real_cluster):
     logs = real_cluster.kubectl("logs", f"job/{name}").stdout
     figure(test="reconcile Job from the CronJob", seconds=round(time.monotonic() - started, 1),
            log_lines=len(logs.splitlines()))
+
+
+PROBE = """for target in payment-envoy:8080 payment-postgresql:5432 payment-redis:6379 payment:50051; do
+  if timeout 5 bash -c "exec 3<>/dev/tcp/${target%:*}/${target#*:}" 2>/dev/null; then echo "$target open"
+  else echo "$target closed"; fi
+done"""
+
+
+def test_network_policies_are_enforced_for_a_pod_they_do_not_name(real_cluster):
+    """kube-router's firewall on the real node: a pod outside the release reaches the edge (anyone may)
+    but not PostgreSQL, Redis or the payment gRPC port, which only the release's own components may call.
+    The bridge plugin alone lets all four through."""
+    if os.environ.get("REAL_NETWORK_POLICY") != "1":
+        pytest.skip("NetworkPolicies are not enforced by the bridge plugin; REAL_NETWORK_POLICY=1 adds kube-router")
+    name = f"np-probe-{uuid.uuid4().hex[:6]}"
+    context = {"runAsNonRoot": True, "runAsUser": 65532, "allowPrivilegeEscalation": False,
+               "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
+    overrides = {"spec": {
+        "nodeSelector": {"payment.local/real-node": "true"},
+        "tolerations": [{"key": "payment.local/real-node", "operator": "Exists", "effect": "NoSchedule"}],
+        "containers": [{"name": name, "image": "curlimages/curl:bookworm-local", "imagePullPolicy": "Never",
+                        "command": ["bash", "-c", PROBE], "securityContext": context}]}}
+    real_cluster.kubectl("run", name, "--image=curlimages/curl:bookworm-local", "--restart=Never",
+                         f"--overrides={json.dumps(overrides)}")
+    real_cluster.kubectl("wait", f"pod/{name}", "--for=jsonpath={.status.phase}=Succeeded", "--timeout=120s",
+                         timeout=150)
+    seen = dict(line.split() for line in real_cluster.kubectl("logs", name).stdout.splitlines())
+    figure(test="NetworkPolicy probe from a pod outside the release", **seen)
+    assert seen == {"payment-envoy:8080": "open", "payment-postgresql:5432": "closed",
+                    "payment-redis:6379": "closed", "payment:50051": "closed"}
