@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import time
 
 import pytest
 from graphql import parse
 
+from gateway import limits
 from gateway.document_cost import DocumentCost, count_fragment_spreads
 from gateway.limits import MAX_FRAGMENT_SPREADS
 from tests.unit import test_graphql_harness as harness
@@ -133,7 +135,8 @@ async def test_an_inline_int64_literal_that_is_not_one_is_a_400(gateway, literal
     assert response.status_code == 400, response.text
     [error] = response.json()["errors"]
     assert error["extensions"]["code"] == "INVALID_ARGUMENT"
-    assert "Int64" in error["message"]
+    assert error["message"].startswith("amount: ") and "Int64" in error["message"]
+    assert error["extensions"]["field"] == "amount"
     assert error["locations"] == [{"line": 1, "column": 45}]  # where `amount`'s value is
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
@@ -144,3 +147,22 @@ async def test_int64_variables_that_are_not_integers_are_a_400(gateway):
         response = await post(gateway, query, {"p": {"amount": amount, "currency": "USD"}})
         assert response.status_code == 400, (amount, response.text)
         assert "Int64" in json.dumps(response.json()), amount
+
+
+async def test_validation_of_a_large_allowed_document_runs_off_the_event_loop(gateway):
+    query = "{ " + "__typename " * 900 + "}"  # within every limit; graphql-core compares fields pairwise
+    threads: list[str] = []
+    original = limits.validate_document
+
+    def recording(*args):
+        threads.append(threading.current_thread().name)
+        return original(*args)
+
+    limits.validate_document = recording
+    try:
+        response, health = await asyncio.gather(post(gateway, query, headers={}), send(gateway, "GET", "/healthz"))
+    finally:
+        limits.validate_document = original
+    assert response.status_code in (200, 400), response.text
+    assert health.status_code == 200
+    assert threads and threads[0] != threading.main_thread().name, threads
