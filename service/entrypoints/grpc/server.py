@@ -145,6 +145,14 @@ def _serve_metrics(app: App) -> Callable[[], None]:
         return lambda: None
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: Settings, workers: int | None = None) -> int:
+    """One server in this process, or (``workers`` > 1, default WORKERS) a supervisor of that many."""
+    from .workers import event_loop_factory, serve_workers, worker_count
+
+    count = worker_count(settings, workers)
+    if count > 1:
+        return serve_workers(settings, count)
     app = bootstrap(settings)
-    asyncio.run(run(app, f"{settings.grpc_host}:{settings.grpc_port}"))
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        runner.run(run(app, f"{settings.grpc_host}:{settings.grpc_port}"))
+    return 0
