@@ -28,6 +28,9 @@ from .settings import DevSettings
 
 VENV_BIN = pathlib.Path(sys.executable).parent
 TOOLS_BIN = ROOT / ".tools" / "bin"
+# Where the service (gRPC and its /metrics) and the gateway (GraphQL and its /metrics) listen
+# unless set: loopback (a pod's default stays 0.0.0.0, behind the chart's NetworkPolicies).
+LOOPBACK_HOSTS = ("GRPC_HOST", "GRAPHQL_HOST")
 
 
 def free_port() -> int:
@@ -221,6 +224,9 @@ class LocalStack:
 
     def _start(self) -> None:
         env = self.env
+        for name in LOOPBACK_HOSTS:  # only Envoy faces the network: its limits and access log apply to all
+            if not env.get(name, "").strip():
+                env[name] = "127.0.0.1"
         dev, service, gateway = DevSettings.from_env(env), Settings.from_env(env), GraphQLSettings.from_env(env)
         if not env.get("DATABASE_URL"):
             self.postgres = Postgres(self.data_dir / "postgres", dev.postgres_port, self.log_dir,

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from . import observability
 from .config import Settings
+from .service_layer.api_keys import KeyRing
 from .service_layer.dependencies import Dependencies, NoCache, PaymentCache, ProcessorLookup
 
 if TYPE_CHECKING:
@@ -53,6 +54,8 @@ class App:
     settings: Settings
     deps: Dependencies
     engine: AsyncEngine | None
+    # The API keys requests are checked against (API_KEYS, then the api_keys table via KeyRefresher).
+    keys: KeyRing = dataclasses.field(default_factory=KeyRing)
     # grpc.aio server interceptors to run after the server's own (tests add recorders here).
     interceptors: list[Any] = dataclasses.field(default_factory=list)
     # Callables run on shutdown (close pools, flush exporters).
@@ -105,7 +108,7 @@ def bootstrap(
                         cache=cache or owned_cache or NoCache(),
                         lease_seconds=settings.idempotency_lease_seconds,
                         sequence_events=None)
-    app = App(settings=settings, deps=deps, engine=engine)
+    app = App(settings=settings, deps=deps, engine=engine, keys=KeyRing(settings.api_keys))
     if engine is not None:  # its own small pool: the sequencer never waits behind requests, nor they behind it
         sequencer_engine = create_async_engine(engine.url, pool_size=1, max_overflow=2, pool_timeout=5,
                                                connect_args={"timeout": 5, "command_timeout": 15})
@@ -117,6 +120,15 @@ def bootstrap(
     if owned_cache is not None:
         app.closers.append(owned_cache.aclose)
     return app
+
+
+def key_refresher(app: App) -> Any:
+    """What keeps `app.keys` in step with the api_keys table (None without PostgreSQL)."""
+    if app.engine is None:
+        return None
+    from .adapters.api_key_store import ApiKeyStore, KeyRefresher
+
+    return KeyRefresher(ApiKeyStore(app.engine), app.keys, app.settings.api_keys_refresh_seconds)
 
 
 def _redis_cache(settings: Settings) -> RedisPaymentCache | None:

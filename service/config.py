@@ -65,6 +65,11 @@ class WebhookSettings:
 class Settings:
     database_url: str = setting("DATABASE_URL", "")
     api_keys: Mapping[str, str] = setting("API_KEYS", {}, parse=parse_api_keys, secret=True)
+    # Managed keys (`payment-service keys`): each server reloads them on PostgreSQL NOTIFY and at
+    # least this often; `keys rotate` keeps the old key valid this long unless --overlap-hours says.
+    api_keys_refresh_seconds: float = setting("API_KEYS_REFRESH_SECONDS", 5.0)
+    api_key_rotation_overlap_hours: float = setting("API_KEY_ROTATION_OVERLAP_HOURS", 24.0)
+    # Where gRPC and /metrics listen (`make run`: 127.0.0.1; a pod: 0.0.0.0, behind NetworkPolicies).
     grpc_host: str = setting("GRPC_HOST", "0.0.0.0")
     grpc_port: int = setting("GRPC_PORT", 50051)
     metrics_port: int = setting("METRICS_PORT", 9464)

@@ -223,3 +223,19 @@ inhouse_webhook_outbox = Table(
     Column("last_error", Text, nullable=False, server_default=""),
     Index("inhouse_webhook_outbox_undelivered", "id", postgresql_where=text("delivered_at IS NULL")),
 )
+
+# API keys managed by `payment-service keys` (api_key_store.py); the secret is only ever a SHA-256.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("merchant_id", String(255), nullable=False, index=True),
+    Column("secret_sha256", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("last_used_at", DateTime(timezone=True)),
+    Column("expires_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
+    Column("replaced_by", String(40), ForeignKey("api_keys.id")),
+    Column("description", Text, nullable=False, server_default=""),
+    CheckConstraint("id LIKE 'key\\_%'", name="api_key_id_prefix"),
+)

@@ -1,5 +1,5 @@
-"""`payment-service`: serve, migrate, reconcile, audit, deliver, prune-events, inhouse-simulator and
-edge-validator (one image, the chart picks the command)."""
+"""`payment-service`: serve, migrate, keys, reconcile, audit, deliver, prune-events, inhouse-simulator
+and edge-validator (one image, the chart picks the command)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from datetime import timedelta
 from common import logs
 
 from ..config import ConfigError, Settings
+from . import keys_cli
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -154,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     migrate = commands.add_parser("migrate", help="apply database migrations (idempotent)")
     migrate.add_argument("--revision", default="head")
     migrate.set_defaults(func=_migrate)
+    keys_cli.add_parser(commands, keys_cli.run)
     reconcile = commands.add_parser("reconcile", help="settle payments left waiting on a processor")
     reconcile.add_argument("--older-than", type=float, default=60.0, help="seconds a payment must have waited")
     reconcile.add_argument("--report", action="store_true",

@@ -3,7 +3,7 @@
 Names and labels are a contract with the dashboard and the alert rules under
 observability/ (checked against a real Prometheus by `make check-observability`).
 Every label has a bounded set of values: never a merchant id, API key, payment
-id or card data.
+id or card data (`key_id` is a stored API key's id, a handful per merchant).
 
     grpc_server_started_total{grpc_type,grpc_service,grpc_method}
     grpc_server_handled_total{grpc_type,grpc_service,grpc_method,grpc_code}
@@ -19,6 +19,7 @@ id or card data.
     payment_cache_circuit_open
     payment_db_pool_size, payment_db_pool_checked_out, payment_db_pool_overflow
     payment_webhook_events_total{type,outcome}
+    payment_api_keys_loaded, payment_api_key_last_used_timestamp_seconds{key_id}
     payment_service_info{version}
 
 Metric objects live in the process-wide default registry (the prometheus-client
@@ -98,6 +99,13 @@ WEBHOOK_TYPE_PREFIXES = ("payment_intent.", "charge.", "refund.", "dispute.")
 REVIEW_REQUIRED = Gauge(
     "payment_requiring_review",
     "Payments reconciliation marked for a person (no trace at the processor past its key retention).")
+
+# API keys (service/adapters/api_key_store.py): labelled by key id, never by the key.
+API_KEYS_LOADED = Gauge("payment_api_keys_loaded",
+                        "Stored API keys this process accepts (neither revoked nor expired).")
+API_KEY_LAST_USED = Gauge("payment_api_key_last_used_timestamp_seconds",
+                          "When this process last saw a stored key used (written every refresh, not per request).",
+                          ("key_id",))
 
 SERVICE_INFO = Info("payment_service", "The payment service build.")
 

@@ -6,7 +6,7 @@ at every scrape it reads the workers' /metrics and adds them up (`WorkerSum`), s
 and the ServiceMonitor see one target per pod, as with one process. Counters and histograms
 are summed; gauges are summed when they count something per process (the connection pools),
 else the largest value is kept (a flag like payment_cache_circuit_open, the review count every
-worker reads from the same database, the version info).
+worker reads from the same database, the API keys loaded, a key's last use, the version info).
 """
 
 from __future__ import annotations
@@ -68,11 +68,11 @@ class WorkerSum:
             yield family
 
 
-def serve_sum(port: int, worker_ports: list[int]) -> Callable[[], None]:
+def serve_sum(port: int, worker_ports: list[int], address: str = "0.0.0.0") -> Callable[[], None]:
     """METRICS_PORT of the supervisor: the workers' metrics, summed at each scrape."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(WorkerSum(worker_ports))
-    server, thread = start_http_server(port, registry=registry)
+    server, thread = start_http_server(port, addr=address, registry=registry)
     log.info("metrics listening (summed over workers)", extra={"port": port, "workers": len(worker_ports)})
     return metrics._stopper(server, thread)
 

@@ -33,6 +33,9 @@ CHART_ONLY = {
 NOT_IN_CHART = {
     "GRPC_HOST": "0.0.0.0, what a pod needs",
     "GRAPHQL_HOST": "0.0.0.0, what a pod needs",
+    "API_KEYS_REFRESH_SECONDS": "docs/api-keys.md: the documented default (NOTIFY makes changes take effect sooner)",
+    "API_KEY_ROTATION_OVERLAP_HOURS": "read by `payment-service keys rotate`, run by hand (kubectl exec); "
+                                      "--overlap-hours per rotation",
     "DB_POOL_SIZE": "the default suits the chart's resources",
     "SHUTDOWN_GRACE_SECONDS": "the default fits terminationGracePeriodSeconds",
     "IDEMPOTENCY_RETENTION_HOURS": "the documented default",

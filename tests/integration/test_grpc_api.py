@@ -153,3 +153,14 @@ async def test_unknown_id_is_not_found(api, key):
                                   metadata=auth(key))
     assert raised.value.code() == grpc.StatusCode.NOT_FOUND
     assert details(raised.value)["ErrorInfo"].reason == "PAYMENT_NOT_FOUND"
+
+
+async def test_two_authorization_values_on_the_direct_port_are_unauthenticated_not_last_wins(api, key):
+    """Envoy joins two Authorization headers (and the joined value matches no key); a direct caller
+    must not get the last one instead."""
+    for pairs in ((("authorization", "Bearer sk_it_199"), ("authorization", f"Bearer {key}")),
+                  (("authorization", f"Bearer {key}"), ("authorization", f"Bearer {key}"))):
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await api.stub.ListPayments(pb.ListPaymentsRequest(), metadata=pairs)
+        assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert "2 authorization metadata values" in raised.value.details() and key not in raised.value.details()

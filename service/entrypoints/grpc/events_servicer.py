@@ -6,7 +6,6 @@ and is mixed in here, so one servicer serves the whole EventService.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC
 
 import grpc
@@ -16,11 +15,12 @@ from ...domain.snapshot import from_snapshot
 from ...gen.payment.v1 import events_pb2 as epb
 from ...gen.payment.v1 import events_pb2_grpc
 from ...service_layer import events as event_queries
+from ...service_layer.api_keys import KeyRing
 from ...service_layer.dependencies import Dependencies
 from ...service_layer.events import EventFilter, Heartbeat, ListEvents, StoredEvent
 from .convert import _timestamp, payment_to_pb
 from .endpoints_servicer import EndpointRpcs
-from .servicer import authenticate, metadata_of, rpc
+from .servicer import authenticate, rpc
 
 
 def event_to_pb(event: StoredEvent) -> epb.Event:
@@ -44,16 +44,16 @@ def list_query(request: epb.ListEventsRequest, merchant_id: str) -> ListEvents:
 
 
 class EventServicer(EndpointRpcs, events_pb2_grpc.EventServiceServicer):
-    def __init__(self, deps: Dependencies, api_keys: Mapping[str, str], webhooks: WebhookSettings, *,
+    def __init__(self, deps: Dependencies, keys: KeyRing, webhooks: WebhookSettings, *,
                  poll_seconds: float = 0.2, heartbeat_seconds: float = 15.0) -> None:
         self.deps = deps
-        self.api_keys = api_keys
+        self.keys = keys
         self.webhooks = webhooks
         self.poll_seconds = poll_seconds
         self.heartbeat_seconds = heartbeat_seconds
 
     def _merchant(self, context: grpc.aio.ServicerContext) -> str:
-        return authenticate(self.api_keys, metadata_of(context))
+        return authenticate(self.keys, context)
 
     @rpc
     async def GetEvent(self, request: epb.GetEventRequest, context) -> epb.GetEventResponse:

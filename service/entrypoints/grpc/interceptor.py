@@ -13,8 +13,8 @@ protos), so there is one wrapper. For each call it reads the metadata once, then
   `payment_outcomes_total{operation,status,processor,currency}`, so the use cases need no
   metrics code (declines are outcomes with status FAILED; an unavailable processor shows
   up in grpc_server_handled_total's grpc_code);
-* logs one `rpc` line with the method, code, duration and user agent (health checks are
-  not logged). Authentication stays in the servicer, which reads the same metadata.
+* logs one `rpc` line with the method, code, duration, user agent and the caller's API key id
+  (health checks are not logged). Authentication stays in the servicer, which reads the same metadata.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from common.logs import request_id_var, trace_id_from_traceparent, trace_id_var
 from ...gen.payment.v1 import payment_pb2 as pb
 from ...gen.payment.v1 import webhook_pb2
 from ...observability import metrics, tracing
+from ...service_layer.audit import current_actor
 
 log = logging.getLogger("payment.access")
 
@@ -124,9 +125,12 @@ class Call:
         if self.full_method.startswith(_NOT_LOGGED):
             return
         level = logging.WARNING if code in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN) else logging.INFO
+        actor = current_actor()  # set by the servicer once the key is verified: its id, never the key
         log.log(level, "rpc", extra={"rpc": self.full_method, "grpc_code": code.name,
                                      "duration_ms": round(elapsed * 1000, 2),
-                                     "user_agent": self.metadata.get("user-agent", "")})
+                                     "user_agent": self.metadata.get("user-agent", ""),
+                                     "api_key_id": actor.removeprefix("api_key:") if actor.startswith("api_key:")
+                                     else ""})
 
 
 class ServerInterceptor(grpc.aio.ServerInterceptor):

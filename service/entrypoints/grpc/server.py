@@ -18,7 +18,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from ...bootstrap import App, bootstrap
+from ...bootstrap import App, bootstrap, key_refresher
 from ...config import Settings
 from ...gen.payment.v1 import events_pb2, events_pb2_grpc, payment_pb2_grpc, webhook_pb2, webhook_pb2_grpc
 from ...gen.payment.v1 import payment_pb2 as pb
@@ -80,10 +80,10 @@ def create_server(app: App, address: str) -> tuple[grpc.aio.Server, int, Health]
                                       ("grpc.absolute_max_metadata_size", METADATA_LIMIT_BYTES)])
     checker = Health(app)
     payment_pb2_grpc.add_PaymentServiceServicer_to_server(
-        PaymentServicer(app.deps, app.settings.api_keys, checker.report), server
+        PaymentServicer(app.deps, app.keys, checker.report), server
     )
     webhook_pb2_grpc.add_WebhookServiceServicer_to_server(WebhookServicer(app), server)
-    events = EventServicer(app.deps, app.settings.api_keys, app.settings.webhooks)
+    events = EventServicer(app.deps, app.keys, app.settings.webhooks)
     events_pb2_grpc.add_EventServiceServicer_to_server(events, server)
     health_pb2_grpc.add_HealthServicer_to_server(checker.servicer, server)
     names = [PAYMENT_SERVICE, webhook_pb2.DESCRIPTOR.services_by_name["WebhookService"].full_name,
@@ -98,6 +98,11 @@ def create_server(app: App, address: str) -> tuple[grpc.aio.Server, int, Health]
 
 async def run(app: App, address: str, *, ready: asyncio.Event | None = None) -> None:
     server, port, checker = create_server(app, address)
+    refresher = key_refresher(app)
+    if refresher is not None:  # the managed keys, loaded before the first call is accepted
+        with contextlib.suppress(Exception):  # unreachable database: API_KEYS still work, the loop retries
+            await refresher.refresh()
+        keys = asyncio.create_task(refresher.run())
     await server.start()
     stop_metrics = _serve_metrics(app)
     watcher = asyncio.create_task(checker.watch())
@@ -117,6 +122,9 @@ async def run(app: App, address: str, *, ready: asyncio.Event | None = None) -> 
     await server.stop(app.settings.shutdown_grace_seconds)
     watcher.cancel()
     reviews.cancel()
+    if refresher is not None:
+        keys.cancel()
+        await refresher.close()
     await app.close()
     stop_metrics()
     log.info("stopped")
@@ -139,7 +147,7 @@ def _serve_metrics(app: App) -> Callable[[], None]:
     if port <= 0:
         return lambda: None
     try:
-        return metrics.start_http_server(port, app.settings.version)
+        return metrics.start_http_server(port, app.settings.version, app.settings.grpc_host)
     except OSError as exc:
         log.error("cannot serve metrics", extra={"port": port, "error": str(exc)})
         return lambda: None

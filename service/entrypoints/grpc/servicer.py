@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import functools
-import hmac
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 
 import grpc
 
@@ -15,7 +14,8 @@ from ...domain import errors
 from ...gen.payment.v1 import payment_pb2 as pb
 from ...gen.payment.v1 import payment_pb2_grpc
 from ...service_layer import disputes, handlers
-from ...service_layer.audit import actor_var, api_key_actor
+from ...service_layer.api_keys import KeyRing
+from ...service_layer.audit import actor_var
 from ...service_layer.commands import GetPayment
 from ...service_layer.dependencies import Dependencies
 from . import convert
@@ -28,22 +28,26 @@ def metadata_of(context: grpc.aio.ServicerContext) -> dict[str, str]:
     return {k.lower(): v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
 
 
-def authenticate(api_keys: Mapping[str, str], metadata: Mapping[str, str]) -> str:
-    """The merchant id for `authorization: Bearer <key>`, or Unauthenticated."""
-    header = metadata.get("authorization", "")
+def authenticate(keys: KeyRing, context: grpc.aio.ServicerContext) -> str:
+    """The merchant id for `authorization: Bearer <key>`, or Unauthenticated.
+
+    More than one authorization value is refused, as Envoy does at the edge (it joins them and
+    the joined value matches no key); a direct caller must not get last-one-wins."""
+    values = [v for k, v in (context.invocation_metadata() or ()) if k.lower() == "authorization"]
+    if len(values) > 1:
+        raise errors.Unauthenticated(f"{len(values)} authorization metadata values: send exactly one "
+                                     "'Bearer <api key>'")
+    header = values[0] if values and isinstance(values[0], str) else ""
     scheme, _, token = header.partition(" ")
     if not header:
         raise errors.Unauthenticated("missing authorization metadata: send 'Bearer <api key>'")
     if scheme.lower() != "bearer" or not token.strip():
         raise errors.Unauthenticated("authorization must be 'Bearer <api key>'")
-    merchant = None
-    for key, merchant_id in api_keys.items():  # constant-time compare with every key
-        if hmac.compare_digest(key.encode(), token.strip().encode()):
-            merchant = merchant_id
-    if merchant is None:
+    entry = keys.verify(token.strip())
+    if entry is None:
         raise errors.Unauthenticated("invalid API key")
-    actor_var.set(api_key_actor(token.strip()))  # this call's changes are attributed to the key
-    return merchant
+    actor_var.set(f"api_key:{entry.key_id}")  # this call's changes are attributed to the key id
+    return entry.merchant_id
 
 
 Handler = Callable[..., Awaitable[object]]
@@ -69,15 +73,14 @@ def rpc(method: Handler) -> Handler:
 
 
 class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
-    def __init__(self, deps: Dependencies, api_keys: Mapping[str, str],
+    def __init__(self, deps: Dependencies, keys: KeyRing,
                  health: Callable[[], Awaitable[pb.HealthCheckResponse]]) -> None:
         self.deps = deps
-        self.api_keys = api_keys
+        self.keys = keys
         self.health = health
 
     def _caller(self, context: grpc.aio.ServicerContext) -> tuple[str, dict[str, str]]:
-        metadata = metadata_of(context)
-        return authenticate(self.api_keys, metadata), metadata
+        return authenticate(self.keys, context), metadata_of(context)
 
     @rpc
     async def CreatePayment(self, request: pb.CreatePaymentRequest, context) -> pb.CreatePaymentResponse:

@@ -152,7 +152,7 @@ def _serve_metrics(settings: Settings, ports: list[int]) -> Callable[[], None]:
     if settings.metrics_port <= 0:
         return lambda: None
     try:
-        return worker_metrics.serve_sum(settings.metrics_port, ports)
+        return worker_metrics.serve_sum(settings.metrics_port, ports, settings.grpc_host)
     except OSError as exc:
         log.error("cannot serve metrics", extra={"port": settings.metrics_port, "error": str(exc)})
         return lambda: None
