@@ -16,7 +16,7 @@ from . import keys_cli
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    from .grpc.server import serve
+    from .grpc.workers import serve
 
     return serve(settings, args.workers)
 

@@ -4,9 +4,10 @@ Each worker keeps its own prometheus-client registry (the metrics of metrics.py,
 serves it on a loopback port of its own (`serve_loopback`). The supervisor serves METRICS_PORT:
 at every scrape it reads the workers' /metrics and adds them up (`WorkerSum`), so Prometheus
 and the ServiceMonitor see one target per pod, as with one process. Counters and histograms
-are summed; gauges are summed when they count something per process (the connection pools),
-else the largest value is kept (a flag like payment_cache_circuit_open, the review count every
-worker reads from the same database, the API keys loaded, a key's last use, the version info).
+are summed; gauges are summed when they count something in use per process (connections checked
+out, overflow), else the largest value is kept (the configured pool size, a flag like
+payment_cache_circuit_open, the review count every worker reads from the same database, the API
+keys loaded, a key's last use, the version info).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from . import metrics
 
 log = logging.getLogger(__name__)
 
-SUMMED_GAUGE_PREFIXES = ("payment_db_pool_",)
+SUMMED_GAUGES = ("payment_db_pool_checked_out", "payment_db_pool_overflow")
 SCRAPE_TIMEOUT_SECONDS = 2.0
 
 
@@ -55,7 +56,7 @@ class WorkerSum:
             for family in text_string_to_metric_families(text):
                 families.setdefault(family.name, Metric(family.name, family.documentation, family.type))
                 merged = values.setdefault(family.name, {})
-                keep_max = family.type == "gauge" and not family.name.startswith(SUMMED_GAUGE_PREFIXES)
+                keep_max = family.type == "gauge" and family.name not in SUMMED_GAUGES
                 for sample in family.samples:
                     key = (sample.name, tuple(sorted(sample.labels.items())))
                     if key in merged:

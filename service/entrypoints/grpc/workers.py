@@ -31,8 +31,10 @@ import os
 import signal
 from collections.abc import Callable
 
+from ...bootstrap import bootstrap
 from ...config import Settings
 from ...observability import worker_metrics
+from .server import run
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,17 @@ def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
+def serve(settings: Settings, workers: int | None = None) -> int:
+    """One server in this process, or (``workers`` > 1, default WORKERS) a supervisor of that many."""
+    count = worker_count(settings, workers)
+    if count > 1:
+        return serve_workers(settings, count)
+    app = bootstrap(settings)
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        runner.run(run(app, f"{settings.grpc_host}:{settings.grpc_port}"))
+    return 0
+
+
 def _die_with(parent: int) -> None:
     """A supervisor killed outright (SIGKILL, OOM) takes its workers with it, as one process would go."""
     with contextlib.suppress(OSError, AttributeError):
@@ -68,9 +81,6 @@ def _die_with(parent: int) -> None:
 
 
 def _worker(settings: Settings, index: int, report: multiprocessing.connection.Connection, parent: int) -> None:
-    from ...bootstrap import bootstrap
-    from .server import run
-
     _die_with(parent)
     port, stop_metrics = worker_metrics.serve_loopback(settings.version)
     app = bootstrap(dataclasses.replace(settings, metrics_port=0))
