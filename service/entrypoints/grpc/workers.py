@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 START_TIMEOUT_SECONDS = 60.0
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
 def usable_cpus() -> int:
@@ -81,6 +82,11 @@ def _die_with(parent: int) -> None:
 
 
 def _worker(settings: Settings, index: int, report: multiprocessing.connection.Connection, parent: int) -> None:
+    # Forked with SIGTERM/SIGINT blocked and the supervisor's handler: drop that handler, so a signal
+    # that comes before the server's own handlers are set simply ends this worker.
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     _die_with(parent)
     port, stop_metrics = worker_metrics.serve_loopback(settings.version)
     app = bootstrap(dataclasses.replace(settings, metrics_port=0))
@@ -117,20 +123,26 @@ def serve_workers(settings: Settings, count: int) -> int:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(process.pid, signal.SIGTERM)
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, stop)
     for index in range(count):
         receive, send = context.Pipe(duplex=False)
         process = context.Process(target=_worker, args=(settings, index, send, os.getpid()),
                                   name=f"payment-worker-{index}")
-        process.start()
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         send.close()
         workers.append((process, receive))
+    if stopping:  # a signal came while a worker was being forked: that one has not been told yet
+        stop(signal.SIGTERM, None)
     ports = [_port_of(process, receive) for process, receive in workers]
     stop_metrics = _serve_metrics(settings, [port for port in ports if port])
     log.info("payment service workers listening", extra={"workers": count, "port": settings.grpc_port,
                                                           "pids": [p.pid for p, _ in workers]})
-    code = 0 if all(ports) else 1
+    code = 0 if all(ports) or stopping else 1  # a stop asked for while starting is no failure
     if code:
         stop(signal.SIGTERM, None)
     sentinels = {process.sentinel: process for process, _ in workers}
@@ -154,7 +166,8 @@ def _port_of(process: multiprocessing.Process, receive: multiprocessing.connecti
     if receive in ready:
         with contextlib.suppress(EOFError):
             return receive.recv()
-    log.error("worker did not start", extra={"pid": process.pid})
+    if process.exitcode not in (None, -signal.SIGTERM):
+        log.error("worker did not start", extra={"pid": process.pid, "exitcode": process.exitcode})
     return 0
 
 
