@@ -66,12 +66,15 @@ class SqlPaymentRepository:
             await self.connection.execute(disputes.insert().values(**dispute_row(payment.payment_id, dispute)))
 
     async def get(self, merchant_id: str, payment_id: str, *, for_update: bool = False) -> Payment | None:
-        """One statement: the payment row joined to its refunds and disputes (most have none), the
-        payment row locked when ``for_update``."""
-        query = _WITH_CHILDREN.where(payments.c.payment_id == payment_id, payments.c.merchant_id == merchant_id)
-        if for_update:
-            query = query.with_for_update(of=payments)
-        rows = (await self.connection.execute(query)).all()
+        """The payment row joined to its refunds and disputes (most have none): one statement; with
+        ``for_update``, the row is locked by a statement of its own first. (Locking in the joined read
+        would not do: a read that waited for the lock gets the payment row as it is now, but its
+        children as they were when the statement started, so a refund just committed would be missed.)"""
+        mine = (payments.c.payment_id == payment_id, payments.c.merchant_id == merchant_id)
+        if for_update and (await self.connection.execute(
+                select(payments.c.version).where(*mine).with_for_update())).first() is None:
+            return None
+        rows = (await self.connection.execute(_WITH_CHILDREN.where(*mine))).all()
         if not rows:
             return None
         return _from_joined(rows)
