@@ -26,14 +26,20 @@ protodeps: ## copy google/api and google/rpc protos from googleapis-common-proto
 	@cp $(SITE)/google/api/{annotations,http,httpbody}.proto build/protodeps/google/api/
 	@cp $(SITE)/google/rpc/{status,error_details,code}.proto build/protodeps/google/rpc/
 
-generate: protodeps ## regenerate Python stubs and Envoy's descriptor set from protos/
+OPENAPI := gateway/static/openapi.json
+GENERATED := service/gen envoy/payment.pb $(OPENAPI)
+
+generate: protodeps ## regenerate Python stubs, Envoy's descriptor set and the OpenAPI document from protos/
+	@test -x .tools/bin/protoc-gen-openapiv2 \
+	  || { echo "protoc-gen-openapiv2 is missing: run 'make setup' (scripts/setup.d/15-openapiv2.sh)" >&2; exit 1; }
 	@$(BUF) generate
 	@$(BUF) build --exclude-source-info -o envoy/payment.pb
+	@$(PY) tools/openapi_post.py build/openapi/payment.swagger.json $(OPENAPI)
 
 check-generated: generate ## fail when committed generated code is stale
-	@git diff --exit-code --stat -- service/gen envoy/payment.pb \
+	@git diff --exit-code --stat -- $(GENERATED) \
 	  || { echo "generated code is stale: run 'make generate' and commit" >&2; exit 1; }
-	@test -z "$$(git status --porcelain -- service/gen envoy/payment.pb)" \
+	@test -z "$$(git status --porcelain -- $(GENERATED))" \
 	  || { echo "untracked generated files: run 'make generate' and commit" >&2; exit 1; }
 
 lint: protodeps ## buf lint (STANDARD) and ruff

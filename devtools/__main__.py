@@ -7,6 +7,8 @@ the image carries no dev tooling.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import os
 import pathlib
 import signal
@@ -18,6 +20,9 @@ from service.config import ConfigError, Settings
 
 from .devstack import ROOT, LocalStack, load_env_file
 from .envoy_config import render_local
+from .supervisor import Supervisor
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def _envoy_config(args: argparse.Namespace) -> int:
@@ -25,32 +30,61 @@ def _envoy_config(args: argparse.Namespace) -> int:
     return 0
 
 
+class Shutdown:
+    """SIGINT/SIGTERM handler: the first signal stops the stack, and nothing interrupts that stop.
+
+    While the stack starts (blocking waits), the first signal raises KeyboardInterrupt; once it is
+    up, it only sets `requested` (the supervision loop is never cut mid-restart). Later signals
+    are ignored, so a second Ctrl-C or `kill` cannot break off the stop before PostgreSQL is stopped."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.raise_on_signal = True
+
+    def __call__(self, signum: int, frame: object) -> None:
+        if self.requested:
+            print(f"already stopping ({signal.Signals(signum).name} ignored)", file=sys.stderr, flush=True)
+            return
+        self.requested = True
+        if self.raise_on_signal:
+            raise KeyboardInterrupt
+
+
+def _stop_with_parent() -> None:
+    """Ask Linux for a SIGTERM when the parent dies: `kill <pid of make>` (make does not pass signals on
+    to its commands) then stops the stack too, instead of leaving it running without a terminal."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def _run(args: argparse.Namespace) -> int:
     env_file = ROOT / ".env" if (ROOT / ".env").exists() else ROOT / ".env.example"
     env = {**load_env_file(env_file), **{k: v for k, v in os.environ.items() if k.isupper()}}
-    data = ROOT / ".data"
+    data = pathlib.Path(args.data_dir) if args.data_dir else ROOT / ".data"
     stack = LocalStack(env, data_dir=data, log_dir=data / "logs")
-    # Ctrl-C and `kill` both stop the stack, even when SIGINT was inherited as ignored.
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
+    shutdown = Shutdown()
+    # Ctrl-C, `kill`, a closed terminal and the death of `make` all stop the stack, even when SIGINT
+    # was inherited as ignored.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, shutdown)
+    _stop_with_parent()
     print(f"starting the local stack (settings from {env_file.name}, logs in {data / 'logs'}) ...", flush=True)
     try:
         stack.start()
         _print_urls(stack, env)
-        while all(child.popen.poll() is None for child in stack.children):
-            time.sleep(0.5)
-        dead = [c.name for c in stack.children if c.popen.poll() is not None]
-        print(f"stopping: {', '.join(dead)} exited (see {data / 'logs'})", file=sys.stderr)
-        return 1
+        supervisor = Supervisor(stack, log_path=data / "logs" / "supervisor.log")
+        shutdown.raise_on_signal = False
+        while not shutdown.requested:
+            supervisor.check()
+            time.sleep(0.25)
     except KeyboardInterrupt:
-        print("\nstopping the local stack ...", flush=True)
-        return 0
+        pass
     finally:
+        shutdown.requested = True  # from here on, signals are ignored: the stop below must finish
+        print("\nstopping the local stack ...", flush=True)
         stack.stop()
-
-
-def _interrupt(*_: object) -> None:
-    raise KeyboardInterrupt
+        print("stopped", flush=True)
+    return 0
 
 
 def _print_urls(stack: LocalStack, env: dict) -> None:
@@ -64,6 +98,8 @@ def _print_urls(stack: LocalStack, env: dict) -> None:
         f"  TLS       {stack.urls['https']} and gRPC {stack.urls['grpc_tls']} (trust .data/tls/ca.crt)",
         f"  GraphQL   {stack.urls.get('graphql', '(not started)')}",
         f"  grpcui    {stack.urls.get('grpcui', '(not installed)')}",
+        f"  API docs  {stack.urls.get('api_docs', '(GraphQL service not started)')} (Swagger UI; "
+        f"OpenAPI at {stack.urls.get('openapi', '-')})",
         f"  metrics   {stack.urls['metrics']}",
         f"  Envoy     {stack.urls['envoy_admin']} (admin, loopback only)",
         "",
@@ -80,7 +116,9 @@ def _print_urls(stack: LocalStack, env: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devtools", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("run", help="run the whole local stack in the foreground").set_defaults(func=_run)
+    run = commands.add_parser("run", help="run the whole local stack in the foreground; restarts what crashes")
+    run.add_argument("--data-dir", default="", help="where PostgreSQL's cluster and the logs go (default .data/)")
+    run.set_defaults(func=_run)
     envoy = commands.add_parser("envoy-config", help="render envoy/envoy.yaml for local use")
     envoy.add_argument("--output", default=".data/envoy.yaml")
     envoy.set_defaults(func=_envoy_config)

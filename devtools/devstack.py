@@ -72,16 +72,21 @@ def as_postgres_user(args: list[str]) -> list[str]:
 
 
 class Child:
-    """One supervised process, its output in a log file."""
+    """One supervised process, its output in a log file; `respawn()` starts it again the same way."""
 
     def __init__(self, name: str, args: list[str], *, env: Mapping[str, str] | None = None,
                  log_dir: pathlib.Path, cwd: pathlib.Path = ROOT) -> None:
-        self.name = name
+        self.name, self.args, self.env, self.log_dir, self.cwd = name, args, dict(env or {}), log_dir, cwd
         self.log_path = log_dir / f"{name}.log"
         log_dir.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
-        self.popen = subprocess.Popen(args, env={**os.environ, **(env or {})}, cwd=cwd, stdout=self._log,
+        self.started = time.monotonic()
+        self.popen = subprocess.Popen(args, env={**os.environ, **self.env}, cwd=cwd, stdout=self._log,
                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+    def respawn(self) -> Child:
+        self._log.close()
+        return Child(self.name, self.args, env=self.env, log_dir=self.log_dir, cwd=self.cwd)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
         if self.popen.poll() is None:
@@ -103,6 +108,7 @@ class Postgres:
         self.data_dir, self.port, self.log_dir, self.database = data_dir, port, log_dir, database
         self.durable = durable  # fsync on (make bench); off for development and tests
         self.user = "payments"
+        self.started = time.monotonic()
 
     @property
     def url(self) -> str:
@@ -126,6 +132,7 @@ class Postgres:
         if (self.data_dir / "postmaster.pid").exists():
             self.stop()  # left running by a supervisor that was killed: start afresh
         log_file = self.log_dir / "postgres.log"
+        self.started = time.monotonic()
         try:
             self._run(pg_bin("pg_ctl"), "-D", str(self.data_dir), "-l", str(log_file), "-w", "-t", "60",
                       "-o", f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data_dir} "
@@ -139,18 +146,48 @@ class Postgres:
         if created.returncode != 0 and "already exists" not in created.stderr:
             raise RuntimeError(f"createdb failed: {created.stderr.strip()}")
 
+    def postmaster_pid(self) -> int | None:
+        """The pid in postmaster.pid when that process is alive and is this cluster's postmaster, else None."""
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            pid = int((self.data_dir / "postmaster.pid").read_text().split()[0])
+            if str(self.data_dir).encode() in pathlib.Path(f"/proc/{pid}/cmdline").read_bytes():
+                return pid  # not a stale file whose pid now belongs to another process
+        return None
+
+    def running(self) -> bool:
+        return self.postmaster_pid() is not None
+
     def stop(self) -> None:
-        with contextlib.suppress(subprocess.CalledProcessError):
-            self._run(pg_bin("pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop")
+        """Stop the cluster, whatever it takes: a fast shutdown, then an immediate one, then SIGKILL."""
+        for mode in ("fast", "immediate"):
+            if not self.running():
+                return
+            with contextlib.suppress(subprocess.CalledProcessError):
+                self._run(pg_bin("pg_ctl"), "-D", str(self.data_dir), "-m", mode, "-w", "-t", "30", "stop")
+        pid = self.postmaster_pid()
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
-def redis_server(port: int, log_dir: pathlib.Path) -> Child:
+def redis_server(port: int, log_dir: pathlib.Path, *, wait: bool = True) -> Child:
     binary = shutil.which("redis-server")
     if binary is None:
         raise FileNotFoundError("redis-server not found: make setup installs it")
     child = Child("redis", [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                             "--appendonly", "no"], log_dir=log_dir)
-    wait_for_port(port, process=child)
+    if wait:
+        wait_for_port(port, process=child)
+    return child
+
+
+def optional(child: Child, port: int) -> Child:
+    """Wait for an optional component; one that does not come up is said, not fatal (the supervisor
+    restarts it and the stack works without it)."""
+    try:
+        wait_for_port(port, timeout=15, process=child)
+    except (RuntimeError, TimeoutError) as exc:
+        print(f"[supervisor] optional {child.name} is not up yet ({exc}); carrying on", file=sys.stderr, flush=True)
     return child
 
 
@@ -234,7 +271,7 @@ class LocalStack:
             self.postgres.start()
             env["DATABASE_URL"] = self.postgres.url
         if not env.get("REDIS_URL") and dev.local_redis and shutil.which("redis-server"):
-            self.children.append(redis_server(dev.redis_port, self.log_dir))
+            self.children.append(optional(redis_server(dev.redis_port, self.log_dir, wait=False), dev.redis_port))
             env["REDIS_URL"] = f"redis://127.0.0.1:{dev.redis_port}/0"
         migrate(env["DATABASE_URL"])
         if not env.get("WEBHOOK_ALLOW_LOOPBACK", "").strip():
@@ -247,6 +284,8 @@ class LocalStack:
         if (VENV_BIN / "payment-graphql").exists() and dev.local_graphql:
             self._start_graphql(service.grpc_port, gateway.port)
             self.urls["graphql"] = f"http://localhost:{dev.envoy_port}/graphql"
+            self.urls["api_docs"] = f"http://localhost:{dev.envoy_port}/docs"
+            self.urls["openapi"] = f"http://localhost:{dev.envoy_port}/openapi.json"
         self.children.append(edge_validator(service.edge_validator_port, env, self.log_dir))
         dev_certificate()
         values = local_values(env)
@@ -265,8 +304,7 @@ class LocalStack:
             ui = Child("grpcui", [grpcui, "-plaintext", "-open-browser=false", "-bind", "127.0.0.1",
                                   "-port", str(dev.grpcui_port), f"127.0.0.1:{service.grpc_port}"],
                        log_dir=self.log_dir)
-            self.children.append(ui)
-            wait_for_port(dev.grpcui_port, process=ui)
+            self.children.append(optional(ui, dev.grpcui_port))
             self.urls["grpcui"] = f"http://localhost:{dev.grpcui_port}"
 
     def _start_graphql(self, grpc_port: int, port: int) -> None:
@@ -279,8 +317,15 @@ class LocalStack:
         wait_for_port(port, process=graphql)
 
     def stop(self) -> None:
-        while self.children:
-            self.children.pop().stop()
-        if self.postgres is not None:
-            self.postgres.stop()
-            self.postgres = None
+        """Stop every child, newest first, then PostgreSQL, even when a child will not stop."""
+        try:
+            while self.children:
+                child = self.children.pop()
+                try:
+                    child.stop()
+                except Exception as exc:
+                    print(f"[supervisor] stopping {child.name} failed: {exc}", file=sys.stderr, flush=True)
+        finally:
+            if self.postgres is not None:
+                self.postgres.stop()
+                self.postgres = None

@@ -21,12 +21,13 @@ from .client import PaymentClient
 from .config import GraphQLSettings
 from .metrics import Metrics
 from .schema import build_schema
+from .static import api_docs
 
 
 def create_app(settings: GraphQLSettings) -> GraphQLApp:
-    """The composition root of the gateway: schema, client and metrics; nothing opened yet."""
+    """The composition root of the gateway: schema, client, metrics, API docs; nothing opened yet."""
     client = PaymentClient(settings.grpc_target, settings.grpc_timeout_seconds)
-    return GraphQLApp(settings, build_schema(settings), client, Metrics())
+    return GraphQLApp(settings, build_schema(settings), client, Metrics(), api_docs())
 
 
 def main() -> int:

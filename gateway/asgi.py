@@ -4,6 +4,7 @@
     GET  /graphql   the GraphiQL page when GRAPHIQL_ENABLED, else 405
     GET  /healthz   liveness: the process serves HTTP
     GET  /readyz    readiness: the payment service answers grpc.health.v1 SERVING
+    GET  /openapi.json, /docs   the API docs and their assets (static.py)
 
 The body is refused with 413 past GRAPHQL_MAX_BODY_BYTES, before it is read
 when Content-Length says so. Every response carries `x-request-id`, and one
@@ -17,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -38,9 +40,10 @@ from .errors import (
     ApiError,
     internal_message,
 )
-from .limits import BODY_TOO_LARGE
+from .limits import BODY_TOO_LARGE, precheck
 from .metrics import Metrics, outcome_of
 from .schema import RequestContext
+from .static import StaticFiles
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("graphql.access")
@@ -53,6 +56,9 @@ GRAPHQL_PATH = "/graphql"
 PROBES = frozenset({"/healthz", "/readyz"})
 ALLOWED_OPERATIONS = frozenset({OperationType.QUERY, OperationType.MUTATION})
 BAD_REQUEST = "BAD_REQUEST"
+DUPLICATE_JSON_KEY = "DUPLICATE_JSON_KEY"
+INVALID_UNICODE = "INVALID_UNICODE"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,12 +123,58 @@ async def read_body(receive: Receive, headers: Mapping[str, str], limit: int) ->
             return b"".join(chunks)
 
 
+class DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different (otherwise the last one would silently win)."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise DuplicateKey(key)
+        result[key] = value
+    return result
+
+
+def lone_surrogate_at(payload: Any) -> str | None:
+    """The JSON path of the first string (or key) holding a lone UTF-16 surrogate ("\\udfff"), or None.
+
+    JSON's escapes can spell one, Python keeps it, and it cannot be encoded as
+    UTF-8 for the gRPC call: refused here, naming where it is.
+    """
+    stack: list[tuple[str, Any]] = [("", payload)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            if not value.isascii() and _SURROGATE.search(value):
+                return path or "body"
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                child = f"{path}.{key}" if path else key
+                if not key.isascii() and _SURROGATE.search(key):
+                    return child
+                stack.append((child, item))
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{index}]", item) for index, item in enumerate(value))
+    return None
+
+
 def parse_request(body: bytes) -> GraphQLRequest:
     """{"query": ..., "variables": {...}?, "operationName": ...?} or RequestError(400)."""
     try:
-        payload = json.loads(body)
+        payload = json.loads(body, object_pairs_hook=_unique_keys)
+    except DuplicateKey as exc:
+        raise RequestError(400, f"the body repeats the JSON key {exc.key!r} (each key may appear once)",
+                           DUPLICATE_JSON_KEY) from None
     except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested past the parser's stack
         raise RequestError(400, "the body is not valid JSON") from None
+    where = lone_surrogate_at(payload)
+    if where is not None:
+        raise RequestError(400, f"{where} holds a lone UTF-16 surrogate (not a Unicode character)",
+                           INVALID_UNICODE)
     if not isinstance(payload, dict):
         raise RequestError(400, "the body must be a JSON object (batched requests are not supported)")
     query, variables, name = payload.get("query"), payload.get("variables"), payload.get("operationName")
@@ -170,8 +222,9 @@ class GraphQLApp:
     """ASGI application: routes, body limit, GraphiQL, health and lifespan."""
 
     def __init__(self, settings: GraphQLSettings, schema: strawberry.Schema, client: PaymentClient,
-                 metrics: Metrics) -> None:
+                 metrics: Metrics, static: StaticFiles | None = None) -> None:
         self.settings, self.schema, self.client, self.metrics = settings, schema, client, metrics
+        self.static = static or StaticFiles({}, {})
         self.metrics_port: int | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -244,6 +297,9 @@ class GraphQLApp:
         if path == "/readyz":
             ready = await self.client.ready()
             return json_response(200 if ready else 503, {"status": "ok" if ready else "payment service not ready"})
+        static = self.static.respond(method, path)
+        if static is not None:
+            return Response(static.status, static.body, static.content_type, static.headers)
         if path.rstrip("/") != GRAPHQL_PATH:
             status, payload = refused(RequestError(404, f"no route for {path}; use POST {GRAPHQL_PATH}",
                                                    "UNKNOWN_PATH", "NOT_FOUND"))
@@ -275,6 +331,9 @@ class GraphQLApp:
     async def _execute(self, receive: Receive, headers: Mapping[str, str], exchange: Exchange) -> Payload:
         request = await self._read(receive, headers)
         exchange.operation = request.operation_name
+        over = precheck(request.query, self.settings)
+        if over:
+            return 400, {"errors": [error.formatted for error in over]}
         context = RequestContext(self.client, call_metadata(headers, exchange.request_id))
         result = await self.schema.execute(request.query, variable_values=request.variables,
                                            context_value=context, operation_name=request.operation_name,
@@ -290,9 +349,10 @@ class GraphQLApp:
 
     @staticmethod
     async def _send(send: Send, response: Response, request_id: str) -> None:
+        cached = any(name == "cache-control" for name, _ in response.headers)
         headers = [(b"content-type", response.content_type.encode()),
                    (b"content-length", str(len(response.body)).encode()),
-                   (b"cache-control", b"no-store"),
+                   *(() if cached else ((b"cache-control", b"no-store"),)),
                    (b"x-request-id", request_id.encode()),
                    *((name.encode(), value.encode()) for name, value in response.headers)]
         await send({"type": "http.response.start", "status": response.status, "headers": headers})

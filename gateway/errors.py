@@ -16,6 +16,7 @@ INTERNAL with the request id, never with a stack trace.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -111,10 +112,14 @@ def from_rpc_error(exc: grpc.aio.AioRpcError) -> ApiError:
     return ApiError(message, code.name, reason=reason)
 
 
+class InputValueError(ValueError):
+    """A scalar refuses the caller's input value (graphql-core reports it as a validation error)."""
+
+
 def is_unexpected(error: GraphQLError) -> bool:
     """A failure the caller did not cause and we did not mean: a bug, to be masked."""
     original = error.original_error
-    if isinstance(original, ApiError):
+    if isinstance(original, ApiError | InputValueError):
         return False
     if error.path is not None:  # a resolver or a serializer raised
         return True
@@ -139,13 +144,30 @@ def masked(error: GraphQLError) -> GraphQLError:
                         extensions=dict(INTERNAL_EXTENSIONS))
 
 
+_NAME_BEFORE_VALUE = re.compile(r"([_A-Za-z][_0-9A-Za-z]*)\s*:\s*$")
+
+
+def input_field_of(error: GraphQLError) -> str:
+    """The argument or input field whose inline value a scalar refused ("amount"), or ''.
+
+    graphql-core points at the value only; the name is the one written before it.
+    """
+    if not isinstance(error.original_error, InputValueError) or not error.source or not error.positions:
+        return ""
+    found = _NAME_BEFORE_VALUE.search(error.source.body[:error.positions[0]][-200:])
+    return found.group(1) if found else ""
+
+
 def shaped(error: GraphQLError) -> GraphQLError:
     """Every error with extensions.code; unexpected ones masked."""
     if is_unexpected(error):
         return masked(error)
     if not (error.extensions or {}).get("code"):
+        field = input_field_of(error)
+        if field:
+            error.message = f"{field}: {error.message}"
         error.extensions = {**(error.extensions or {}), "code": INVALID_ARGUMENT,
-                            "reason": _request_reason(error), "domain": DOMAIN}
+                            "reason": _request_reason(error), "domain": DOMAIN, **({"field": field} if field else {})}
     return error
 
 

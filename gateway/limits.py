@@ -9,6 +9,7 @@ Checked before any gRPC call, so an abusive query costs a parse at most:
 | depth            | GRAPHQL_MAX_DEPTH       | 10      | QUERY_TOO_DEEP          |
 | aliases          | GRAPHQL_MAX_ALIASES     | 15      | TOO_MANY_ALIASES        |
 | complexity       | GRAPHQL_MAX_COMPLEXITY  | 5000    | QUERY_TOO_COMPLEX       |
+| fragment spreads | (MAX_FRAGMENT_SPREADS)  | 32      | TOO_MANY_FRAGMENT_SPREADS |
 | introspection    | GRAPHQL_INTROSPECTION   | off     | INTROSPECTION_DISABLED  |
 | page_size        | (the API's cap)         | 100     | field violation         |
 
@@ -16,45 +17,36 @@ Complexity: each selected field costs 1 per object it is selected on, fields
 under `payments` count once per item of the page (page_size; 20 when absent,
 100 when a variable), and each field that calls the API costs RPC_COST more.
 All of them are INVALID_ARGUMENT errors with the reason in `extensions.reason`.
+
+Depth, aliases and complexity are measured in time linear in the document
+(document_cost.py: each fragment once, however often it is spread), and the
+spreads a document may hold are capped; the HTTP layer runs `precheck` before
+strawberry, so a document over a limit never reaches graphql-core's own
+validation rules either (issue 15, item 1: the fragment bomb).
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
-from graphql import (
-    FieldNode,
-    FragmentSpreadNode,
-    GraphQLError,
-    InlineFragmentNode,
-    IntValueNode,
-    OperationDefinitionNode,
-    SelectionSetNode,
-    ValidationContext,
-    ValidationRule,
-)
+from graphql import DocumentNode, GraphQLError, ValidationContext, ValidationRule, parse
 from graphql.validation import NoSchemaIntrospectionCustomRule
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    QueryDepthLimiter,
-    SchemaExtension,
-)
+from strawberry.extensions import AddValidationRules, MaxTokensLimiter, SchemaExtension
+from strawberry.schema.schema import validate_document
 
 from .config import GraphQLSettings
+from .document_cost import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, DocumentCost, count_fragment_spreads
 from .errors import DOMAIN, INVALID_ARGUMENT, invalid_argument
 
-MAX_PAGE_SIZE = 100  # ListPaymentsRequest.page_size: 1 to 100
-DEFAULT_PAGE_SIZE = 20  # what the API uses when page_size is 0
-RPC_COST = 100
-API_FIELDS = frozenset({"payment", "payments", "create_payment", "process_payment"})
+MAX_FRAGMENT_SPREADS = 32
 
 QUERY_TOO_DEEP = "QUERY_TOO_DEEP"
 TOO_MANY_ALIASES = "TOO_MANY_ALIASES"
 QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 INTROSPECTION_DISABLED = "INTROSPECTION_DISABLED"
+TOO_MANY_FRAGMENT_SPREADS = "TOO_MANY_FRAGMENT_SPREADS"
 BODY_TOO_LARGE = "BODY_TOO_LARGE"
 
 
@@ -96,56 +88,83 @@ def tagged(rule: type[ValidationRule], reason: str) -> type[ValidationRule]:
     return Tagged
 
 
-def _page_size_for_cost(field: FieldNode) -> int:
-    argument = next((a for a in field.arguments or () if a.name.value == "page_size"), None)
-    if argument is None:
-        return DEFAULT_PAGE_SIZE
-    if isinstance(argument.value, IntValueNode):
-        return max(1, min(int(argument.value.value), MAX_PAGE_SIZE))
-    return MAX_PAGE_SIZE  # a variable: assume the worst
+class LimitsRule(ValidationRule):
+    """Depth, aliases, complexity and fragment spreads, measured once per document (document_cost.py).
+
+    Each broken limit is reported with its own reason; the work is linear in the
+    document whatever its fragments expand to.
+    """
+
+    max_depth, max_aliases, max_complexity, max_spreads = 10, 15, 5000, MAX_FRAGMENT_SPREADS
+
+    def __init__(self, context: ValidationContext) -> None:
+        super().__init__(context)
+        for error in limit_errors(context.document, self.max_depth, self.max_aliases, self.max_complexity,
+                                  self.max_spreads):
+            context.report_error(error)
 
 
-class ComplexityRule(ValidationRule):
-    """Refuses an operation whose cost (see the module docstring) exceeds `max_complexity`."""
-
-    max_complexity = 5000
-
-    def enter_operation_definition(self, node: OperationDefinitionNode, *_args: object) -> None:
-        cost = self._selections(node.selection_set, 1, at_root=True, seen=frozenset())
-        if cost > self.max_complexity:
-            self.report_error(GraphQLError(
-                f"query complexity {cost} exceeds the maximum of {self.max_complexity}: select fewer fields, "
-                f"a smaller page_size or fewer aliases", node))
-
-    def _selections(self, selection_set: SelectionSetNode | None, multiplier: int, *, at_root: bool,
-                    seen: frozenset[str]) -> int:
-        total = 0
-        for selection in selection_set.selections if selection_set else ():
-            if isinstance(selection, FieldNode):
-                total += self._field(selection, multiplier, at_root=at_root, seen=seen)
-            elif isinstance(selection, InlineFragmentNode):
-                total += self._selections(selection.selection_set, multiplier, at_root=at_root, seen=seen)
-            elif isinstance(selection, FragmentSpreadNode) and selection.name.value not in seen:
-                fragment = self.context.get_fragment(selection.name.value)
-                if fragment is not None:
-                    total += self._selections(fragment.selection_set, multiplier, at_root=at_root,
-                                              seen=seen | {selection.name.value})
-        return total
-
-    def _field(self, field: FieldNode, multiplier: int, *, at_root: bool, seen: frozenset[str]) -> int:
-        name = field.name.value
-        if name.startswith("__"):
-            return 0
-        cost, inner = multiplier, multiplier
-        if at_root and name in API_FIELDS:
-            cost += RPC_COST
-            if name == "payments":
-                inner = multiplier * _page_size_for_cost(field)
-        return cost + self._selections(field.selection_set, inner, at_root=False, seen=seen)
+def limit_errors(document: DocumentNode, max_depth: int, max_aliases: int, max_complexity: int,
+                 max_spreads: int = MAX_FRAGMENT_SPREADS) -> list[GraphQLError]:
+    """The limits `document` breaks, as tagged GraphQLErrors (empty when it is within them)."""
+    spreads = count_fragment_spreads(document)
+    if spreads > max_spreads:  # refused before anything expands them
+        return [_tag(GraphQLError(f"{spreads} fragment spreads found. Allowed: {max_spreads}"),
+                     TOO_MANY_FRAGMENT_SPREADS)]
+    errors = []
+    operations = DocumentCost(document).figures()
+    for operation in operations:
+        if operation.depth > max_depth:
+            errors.append(_tag(GraphQLError(
+                f"'{operation.name}' exceeds maximum operation depth of {max_depth}"), QUERY_TOO_DEEP))
+    aliases = sum(operation.aliases for operation in operations)
+    if aliases > max_aliases:
+        errors.append(_tag(GraphQLError(f"{aliases} aliases found. Allowed: {max_aliases}"), TOO_MANY_ALIASES))
+    for operation in operations:
+        if operation.cost > max_complexity:
+            errors.append(_tag(GraphQLError(
+                f"query complexity {operation.cost} exceeds the maximum of {max_complexity}: select fewer "
+                f"fields, a smaller page_size or fewer aliases"), QUERY_TOO_COMPLEX))
+    return errors
 
 
-def complexity_rule(max_complexity: int) -> type[ValidationRule]:
-    return type("ComplexityLimit", (ComplexityRule,), {"max_complexity": max_complexity})
+def limits_rule(settings: GraphQLSettings) -> type[ValidationRule]:
+    return type("Limits", (LimitsRule,), {"max_depth": settings.max_depth, "max_aliases": settings.max_aliases,
+                                          "max_complexity": settings.max_complexity})
+
+
+def precheck(query: str, settings: GraphQLSettings) -> list[GraphQLError]:
+    """The limits `query` breaks, found before strawberry parses and validates it.
+
+    graphql-core's own validation rules run over the whole document too; a
+    document refused here (too many tokens, spreads, depth, aliases or cost)
+    never reaches them. Parse errors are left to strawberry (empty list).
+    """
+    try:
+        document = parse(query, max_tokens=settings.max_tokens, no_location=True)
+    except GraphQLError:  # strawberry parses it again and says why (TOO_MANY_TOKENS, PARSE_FAILED)
+        return []
+    return limit_errors(document, settings.max_depth, settings.max_aliases, settings.max_complexity)
+
+
+class ValidateOffTheLoop(SchemaExtension):
+    """Runs graphql-core's validation of the parsed document in a worker thread.
+
+    `precheck` keeps every document that reaches validation small (tokens,
+    spreads, depth, aliases, cost), but graphql-core's rules still compare
+    fields pairwise: ~100 ms for 1,000 tokens on a loaded machine, long enough
+    to delay /healthz. In a thread, the event loop keeps serving meanwhile
+    (strawberry skips its own validation once `pre_execution_errors` is set).
+    """
+
+    async def on_validate(self) -> AsyncIterator[None]:
+        context = self.execution_context
+        if context.graphql_document is not None and context.validation_rules and \
+                context.pre_execution_errors is None:
+            context.pre_execution_errors = await asyncio.to_thread(
+                validate_document, context.schema._schema, context.graphql_document,
+                tuple(context.validation_rules))
+        yield
 
 
 ExtensionFactory = Callable[[], SchemaExtension]
@@ -153,12 +172,8 @@ ExtensionFactory = Callable[[], SchemaExtension]
 
 def limit_extensions(settings: GraphQLSettings) -> list[ExtensionFactory]:
     """Factories of the schema extensions that enforce the limits above (one set per request)."""
-    rules = [
-        tagged(QueryDepthLimiter(max_depth=settings.max_depth).validation_rules[0], QUERY_TOO_DEEP),
-        tagged(MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules[0], TOO_MANY_ALIASES),
-        tagged(complexity_rule(settings.max_complexity), QUERY_TOO_COMPLEX),
-    ]
+    rules: list[type[ValidationRule]] = [limits_rule(settings)]
     if not settings.introspection:
         rules.append(tagged(NoSchemaIntrospectionCustomRule, INTROSPECTION_DISABLED))
     return [functools.partial(MaxTokensLimiter, max_token_count=settings.max_tokens),
-            functools.partial(AddValidationRules, rules)]
+            functools.partial(AddValidationRules, rules), ValidateOffTheLoop]

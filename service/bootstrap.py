@@ -35,6 +35,7 @@ def make_engine(settings: Settings) -> AsyncEngine:
         max_overflow=settings.db_pool_size,
         pool_timeout=5,
         pool_recycle=300,
+        hide_parameters=True,  # a database error never carries the statement's values (card data, keys)
         # asyncpg: give up connecting after 5 s, and on any statement after 15 s.
         connect_args={"timeout": 5, "command_timeout": 15},
     )
@@ -111,7 +112,7 @@ def bootstrap(
     app = App(settings=settings, deps=deps, engine=engine, keys=KeyRing(settings.api_keys))
     if engine is not None:  # its own small pool: the sequencer never waits behind requests, nor they behind it
         sequencer_engine = create_async_engine(engine.url, pool_size=1, max_overflow=2, pool_timeout=5,
-                                               connect_args={"timeout": 5, "command_timeout": 15})
+                                               hide_parameters=True, connect_args={"timeout": 5, "command_timeout": 15})
         deps.sequence_events = functools.partial(sequence, sequencer_engine)
         app.closers.append(sequencer_engine.dispose)
     if hasattr(processors, "aclose"):  # HTTP clients of the processor adapters

@@ -20,8 +20,8 @@ The contract (shared by every state-changing feature; add new types to
    change always leaves at least one (a save with nothing recorded is written
    as ``payment.updated``).
 3. **Who.** The actor is taken from the calling context
-   (``service.service_layer.audit``): ``api_key:<key id>`` (a short hash of
-   the key, never the key), ``processor:<name> event <event id>`` for
+   (``service.service_layer.audit``): ``api_key:<key id>`` (a managed key's
+   ``key_...`` id, or a short hash of an API_KEYS key; never the key), ``processor:<name> event <event id>`` for
    processor webhooks, ``reconcile`` for reconciliation, ``system`` otherwise.
 4. **Order.** Rows are appended under a per-merchant lock held until commit,
    so a merchant's events are numbered (``position``) in commit order; see

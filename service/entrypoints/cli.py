@@ -122,7 +122,7 @@ def _inhouse_simulator(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError("INHOUSE_WEBHOOK_URL and INHOUSE_WEBHOOK_SECRET are required to send in-house webhooks")
 
     async def run() -> None:
-        engine = create_async_engine(settings.require_database())
+        engine = create_async_engine(settings.require_database(), hide_parameters=True)
         try:
             while True:
                 advanced = await advance(engine)

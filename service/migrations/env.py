@@ -23,7 +23,7 @@ def _run(connection) -> None:
 
 
 async def _run_online() -> None:
-    engine = create_async_engine(config.get_main_option("sqlalchemy.url"))
+    engine = create_async_engine(config.get_main_option("sqlalchemy.url"), hide_parameters=True)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run)

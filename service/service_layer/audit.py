@@ -4,8 +4,9 @@ The entry point that knows the caller sets it once per call (a context
 variable, like the request id in common.logs), and the repository reads it
 when it persists events. Actors:
 
-- ``api_key:<key id>``: a merchant's API call; the key id is the first 12 hex
-  digits of the key's SHA-256, enough to tell keys apart, useless to call with;
+- ``api_key:<key id>``: a merchant's API call; the id of a managed key
+  (``key_<16 hex>``, service_layer/api_keys.py), or for a key from API_KEYS the
+  first 12 hex digits of its SHA-256, enough to tell keys apart, useless to call with;
 - ``processor:<name> event <event id>``: a processor's webhook;
 - ``reconcile``: the reconciliation job;
 - ``system``: anything else (e.g. a maintenance command).

@@ -17,6 +17,8 @@ from ..domain import errors
 from .ports import PageCursor, PaymentFilter
 from .validation import check_payment_id
 
+MAX_TOKEN_LENGTH = 512
+
 
 def _filter_tag(filters: PaymentFilter) -> str:
     canonical = json.dumps({"customer": filters.customer_id, "status": filters.status.value if filters.status else ""},
@@ -33,12 +35,15 @@ def decode_page_token(token: str, filters: PaymentFilter) -> PageCursor | None:
     """The cursor in ``token`` ('' is the first page); InvalidArgument("page_token") if it is not ours."""
     if not token:
         return None
+    if len(token) > MAX_TOKEN_LENGTH:  # ours are ~120 characters
+        raise errors.InvalidArgument("page_token", "is not a token returned by ListPayments")
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         data = json.loads(raw)
         cursor = PageCursor(datetime.fromisoformat(data["c"]), check_payment_id(data["p"]))
         tag = data["f"]
-    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError, errors.InvalidArgument):
+    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError,
+            errors.InvalidArgument):  # RecursionError: JSON nested past the parser's stack
         raise errors.InvalidArgument("page_token", "is not a token returned by ListPayments") from None
     if tag != _filter_tag(filters):
         raise errors.InvalidArgument("page_token", "was issued for different filters; start again without it")

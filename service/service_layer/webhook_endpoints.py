@@ -17,6 +17,7 @@ from ..domain.ids import ENDPOINT_ID, new_endpoint_id
 from ..domain.model import utcnow
 from .dependencies import Dependencies
 from .events import _decode_token, _encode_token, _page_size, check_event_id, get_event
+from .free_text import screen
 from .signing import new_secret
 from .webhook_urls import WebhookSettings, check_url
 
@@ -101,6 +102,7 @@ def check_event_types(types: list[str]) -> list[str]:
 def check_description(value: str) -> str:
     if len(value) > MAX_DESCRIPTION or "\x00" in value:
         raise errors.InvalidArgument("description", f"must be at most {MAX_DESCRIPTION} characters, without NUL")
+    screen("description", value)
     return value
 
 

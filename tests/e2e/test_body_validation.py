@@ -92,3 +92,10 @@ def test_with_the_validator_down_bodies_get_503_and_reads_carry_on(stack, http):
         assert time.monotonic() < deadline, "the validator did not come back"
         time.sleep(0.2)
     assert reply.status_code == 200, reply.text
+
+
+def test_an_object_as_a_metadata_value_is_a_400_naming_it_and_creates_nothing(http):
+    # found by schemathesis: Envoy's transcoder made corrupt protobuf of it and the service answered 500
+    body = {"amount": 700, "currency": "USD", "customer_id": "cus_map_object", "metadata": {"order": {}}}
+    refused(http.post("/v1/payments", json=body), "metadata['order']", "INVALID_TYPE")
+    assert http.get("/v1/payments", params={"customer_id": "cus_map_object"}).json()["payments"] == []

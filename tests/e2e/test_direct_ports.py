@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import pathlib
+import time
 
 import grpc
 import httpx
@@ -13,6 +14,7 @@ import pytest
 
 from service.gen.payment.v1 import payment_pb2 as pb
 from service.gen.payment.v1 import payment_pb2_grpc
+from service.service_layer.audit import api_key_id
 
 pytestmark = pytest.mark.e2e
 
@@ -47,13 +49,27 @@ def test_envoy_is_the_port_that_faces_the_network(stack):
     assert listening_addresses(int(stack.env["ENVOY_PORT"])) & {"0.0.0.0", "::"}
 
 
-async def test_two_authorization_values_are_refused_at_the_edge_and_on_the_direct_port(stack, e2e_key):
+def test_two_authorization_values_are_refused_at_the_edge_and_on_the_direct_port(stack, e2e_key):
     pairs = (("authorization", "Bearer sk_test_other"), ("authorization", f"Bearer {e2e_key}"))
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{stack.env['GRPC_PORT']}") as channel:
-        with pytest.raises(grpc.aio.AioRpcError) as raised:
-            await payment_pb2_grpc.PaymentServiceStub(channel).ListPayments(pb.ListPaymentsRequest(),
-                                                                            metadata=pairs)
+    with grpc.insecure_channel(f"127.0.0.1:{stack.env['GRPC_PORT']}") as channel:
+        with pytest.raises(grpc.RpcError) as raised:
+            payment_pb2_grpc.PaymentServiceStub(channel).ListPayments(pb.ListPaymentsRequest(), metadata=pairs,
+                                                                      timeout=30)
     assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
     assert "2 authorization metadata values" in raised.value.details()
     edge = httpx.get(f"{stack.rest}/v1/payments", headers=[(k.title(), v) for k, v in pairs])
     assert edge.status_code == 401, edge.text
+
+
+def test_the_access_log_names_the_key_id_never_the_key(stack, e2e_key):
+    request_id = f"keys-{time.time_ns()}"
+    reply = httpx.get(f"{stack.rest}/v1/payments", headers={"Authorization": f"Bearer {e2e_key}",
+                                                            "x-request-id": request_id})
+    assert reply.status_code == 200, reply.text
+    deadline = time.monotonic() + 10
+    while not (lines := [line for line in stack.service_log()
+                         if line.get("message") == "rpc" and line.get("request_id") == request_id]):
+        assert time.monotonic() < deadline, "no rpc line for the request"
+        time.sleep(0.1)
+    assert lines[0]["api_key_id"] == api_key_id(e2e_key)
+    assert e2e_key not in (stack.log_dir / "payment-service.log").read_text()

@@ -174,3 +174,10 @@ def test_bad_actions_are_400(http):
     for body, field in cases:
         reply = http.post(f"/v1/payments/{payment_id}:process", json=body)
         assert_status_body(reply, 400, 3, field)
+
+
+def test_a_nul_in_the_customer_id_filter_is_a_400_naming_it(http):
+    # found by schemathesis: it reached PostgreSQL and came back 500 INTERNAL
+    reply = http.get("/v1/payments", params={"customer_id": "cus\x00x"})
+    assert reply.status_code == 400, reply.text
+    assert reply.json()["message"].startswith("customer_id: ")

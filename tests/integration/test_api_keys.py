@@ -166,3 +166,14 @@ def _epoch(iso: str) -> float:
     from datetime import datetime
 
     return datetime.fromisoformat(iso).timestamp()
+
+
+async def test_a_key_created_with_an_expiry_stops_at_it_on_every_replica(postgres, server_processes):
+    replicas = server_processes(1, API_KEYS_REFRESH_SECONDS="30")  # the ring's clock stops it, not a reload
+    created = keys(postgres, "create", "--merchant", merchant_id(), "--expires-in-days", str(3 / 86400))
+    assert created["expires_at"] is not None and created["state"] == "active"
+    await until(replicas, created["api_key"], True)
+    seconds = await until(replicas, created["api_key"], False, timeout=20)
+    assert seconds < 20
+    listed = keys(postgres, "list", "--merchant", created["merchant_id"])["keys"]
+    assert [k["state"] for k in listed] == ["expired"]

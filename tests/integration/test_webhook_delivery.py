@@ -71,7 +71,9 @@ def workers(postgres, work_dir):
 
 
 @pytest.fixture
-def service(server_processes):
+async def service(server_processes):
+    # async, so that the process's grpc.aio channel is made inside the session's event loop whatever
+    # ran before (a sync fixture has no current loop when no async test has run yet).
     (process,) = server_processes(1, WEBHOOK_ALLOW_LOOPBACK="true")
     process.events = events_pb2_grpc.EventServiceStub(process.channel)
     return process

@@ -50,6 +50,14 @@ def test_an_unknown_key_is_refused_naming_it(rules, where, body, field):
     assert violation.field == field and field in violation.message
 
 
+@pytest.mark.parametrize("value", [{}, {"x": "y"}])
+def test_an_object_as_a_string_map_value_is_refused_naming_its_key(rules, value):
+    # Envoy's transcoder makes corrupt protobuf of it (found by schemathesis: a 500 from the service)
+    violation = check(rules, CREATE, {"amount": 100, "currency": "USD", "metadata": {"order": value}})
+    assert violation is not None and violation.reason == "INVALID_TYPE"
+    assert violation.field == "metadata['order']" and "not an object" in violation.message
+
+
 @pytest.mark.parametrize("body", [
     {"amount": 100, "currency": "USD", "capture_method": "AUTOMATIC", "metadata": {"any key": "ok"}},
     {"amount": "100", "currency": "USD", "captureMethod": "AUTOMATIC", "customerId": "cus_1"},

@@ -16,7 +16,6 @@ exact bytes before anything in the body is trusted; the rest of the path
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -24,7 +23,7 @@ from typing import Any
 from ...domain.errors import InvalidArgument
 from ...domain.processor import DisputeStatus, ProcessorDispute, ProcessorRefund, ProcessorRefundStatus
 from ...service_layer.webhooks import ProcessorEvent
-from . import signing
+from . import event_checks, signing
 
 SIGNATURE_HEADER = "inhouse-signature"
 REFUND_EVENTS = ("refund.updated", "refund.failed")
@@ -38,15 +37,9 @@ def verify(payload: bytes, header: str, secret: str) -> dict[str, Any]:
         raise InvalidArgument(SIGNATURE_HEADER, "header is missing")
     if not signing.verify(header, payload, secret):
         raise InvalidArgument(
-            SIGNATURE_HEADER, f"does not match the body, or is older than {signing.TOLERANCE_SECONDS} s")
-    try:
-        event = json.loads(payload)
-    except ValueError:
-        raise InvalidArgument("body", "is not JSON") from None
-    if not (isinstance(event, dict) and isinstance(event.get("id"), str) and isinstance(event.get("type"), str)
-            and isinstance(event.get("data"), dict) and isinstance(event["data"].get("object"), dict)):
-        raise InvalidArgument("body", "is not an in-house event (id, type and data.object are required)")
-    return event
+            SIGNATURE_HEADER, f"does not match the body, or is dated more than {signing.TOLERANCE_SECONDS} s "
+                              "from now (past or future)")
+    return event_checks.parse(payload, "an in-house event")
 
 
 def refund_view(obj: Mapping[str, Any]) -> ProcessorRefund:

@@ -7,7 +7,7 @@ tolerance; nothing in the body is trusted before that.
 
 from __future__ import annotations
 
-import json
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,6 +16,7 @@ import stripe
 from ...domain.errors import InvalidArgument
 from ...domain.processor import ProcessorPayment, ProcessorStatus
 from ...service_layer.webhooks import ProcessorEvent
+from . import event_checks
 from .stripe import dispute_from_stripe, payment_from_intent, refund_from_stripe
 
 TOLERANCE_SECONDS = 300
@@ -28,6 +29,15 @@ DISPUTE_EVENTS = ("charge.dispute.created", "charge.dispute.updated", "charge.di
                   "charge.dispute.funds_withdrawn", "charge.dispute.funds_reinstated")
 
 
+def _not_from_the_future(signature: str, now: float | None = None) -> None:
+    """stripe's verify_header refuses a timestamp older than the tolerance, not one ahead of it."""
+    stamps = [value.strip() for key, _, value in (item.partition("=") for item in signature.split(","))
+              if key.strip() == "t"]
+    current = time.time() if now is None else now
+    if any(stamp.isdigit() and int(stamp) > current + TOLERANCE_SECONDS for stamp in stamps):
+        raise InvalidArgument("stripe-signature", f"is dated more than {TOLERANCE_SECONDS} s in the future")
+
+
 def verify(payload: bytes, signature: str, secret: str) -> dict[str, Any]:
     """The event as a dict, or InvalidArgument naming what is wrong."""
     if not signature:
@@ -36,19 +46,13 @@ def verify(payload: bytes, signature: str, secret: str) -> dict[str, Any]:
         text = payload.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidArgument("body", "is not UTF-8 JSON") from None
+    _not_from_the_future(signature)
     try:
         stripe.WebhookSignature.verify_header(text, signature, secret, TOLERANCE_SECONDS)
     except stripe.SignatureVerificationError:
         raise InvalidArgument(
             "stripe-signature", f"does not match the body, or is older than {TOLERANCE_SECONDS} s") from None
-    try:
-        event = json.loads(text)
-    except ValueError:
-        raise InvalidArgument("body", "is not JSON") from None
-    if not (isinstance(event, dict) and isinstance(event.get("id"), str) and isinstance(event.get("type"), str)
-            and isinstance(event.get("data"), dict) and isinstance(event["data"].get("object"), dict)):
-        raise InvalidArgument("body", "is not a Stripe event (id, type and data.object are required)")
-    return event
+    return event_checks.parse(payload, "a Stripe event")
 
 
 def _ours(obj: Mapping[str, Any]) -> tuple[str, str] | None:

@@ -11,7 +11,10 @@ against that RPC's request message:
 - a key given twice in one object is refused (also `customer_id` next to `customerId`), since
   JSON parsers disagree on which one wins;
 - `google.protobuf.Struct`/`Value`/`Any` content is free-form: only duplicate keys are checked;
-- a body bound to `google.api.HttpBody` (the processor webhooks) is raw bytes, never parsed.
+- a body bound to `google.api.HttpBody` (the processor webhooks) is raw bytes, never parsed;
+- a JSON object as the value of a scalar-valued map (`"metadata": {"k": {}}`) is refused:
+  Envoy's transcoder turns it into corrupt protobuf (the service saw an undecodable request and
+  answered 500) instead of naming the type, as it does everywhere else (found by schemathesis).
 
 Every refusal is a `Violation` naming the field path (`payment.metadata`, `amout`), turned
 into a 400 by the caller. Types, ranges and enum names stay the transcoder's and the
@@ -38,7 +41,7 @@ class Violation:
     """Why a body is refused: `field` is the dotted path of the offending key."""
 
     field: str
-    reason: str  # UNKNOWN_FIELD, DUPLICATE_FIELD, MALFORMED_JSON
+    reason: str  # UNKNOWN_FIELD, DUPLICATE_FIELD, MALFORMED_JSON, INVALID_TYPE
     description: str
 
     @property
@@ -213,6 +216,8 @@ def _walk_map(entry: descriptor.Descriptor, value: object, path: str, depth: int
         if key in seen:
             return Violation(f"{path}[{_shown(key)!r}]", "DUPLICATE_FIELD", "map key given more than once")
         seen.add(key)
+        if value_field.message_type is None and isinstance(item, _Pairs):
+            return Violation(f"{path}[{_shown(key)!r}]", "INVALID_TYPE", "a map value here is a scalar, not an object")
         problem = _walk_field(value_field, item, f"{path}[{_shown(key)!r}]", depth + 1)
         if problem is not None:
             return problem

@@ -13,6 +13,8 @@ protos), so there is one wrapper. For each call it reads the metadata once, then
   `payment_outcomes_total{operation,status,processor,currency}`, so the use cases need no
   metrics code (declines are outcomes with status FAILED; an unavailable processor shows
   up in grpc_server_handled_total's grpc_code);
+* answers a request whose bytes do not decode (a string field that is not UTF-8) with
+  INVALID_ARGUMENT naming the field (decoding.py), not grpcio's UNKNOWN and ERROR line;
 * logs one `rpc` line with the method, code, duration, user agent and the caller's API key id
   (health checks are not logged). Authentication stays in the servicer, which reads the same metadata.
 """
@@ -35,6 +37,8 @@ from ...gen.payment.v1 import payment_pb2 as pb
 from ...gen.payment.v1 import webhook_pb2
 from ...observability import metrics, tracing
 from ...service_layer.audit import current_actor
+from .decoding import Undecodable, lenient
+from .errors import abort, status_for
 
 log = logging.getLogger("payment.access")
 
@@ -150,9 +154,11 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
 
         async def observed(request, context):
             async with call.observed(context):
+                if isinstance(request, Undecodable):
+                    await abort(context, status_for(request.error))
                 response = await inner(request, context)
             record_outcome(call.method, request, response)
             return response
 
-        return grpc.unary_unary_rpc_method_handler(observed, request_deserializer=handler.request_deserializer,
+        return grpc.unary_unary_rpc_method_handler(observed, request_deserializer=lenient(handler.request_deserializer),
                                                    response_serializer=handler.response_serializer)
