@@ -27,9 +27,9 @@ protodeps: ## copy google/api and google/rpc protos from googleapis-common-proto
 	@cp $(SITE)/google/rpc/{status,error_details,code}.proto build/protodeps/google/rpc/
 
 OPENAPI := gateway/static/openapi.json
-GENERATED := service/gen envoy/payment.pb $(OPENAPI)
+GENERATED := service/gen clients/python/src/payment_client/gen envoy/payment.pb $(OPENAPI)
 
-generate: protodeps ## regenerate Python stubs, Envoy's descriptor set and the OpenAPI document from protos/
+generate: protodeps ## regenerate Python stubs (service and payment-client), Envoy's descriptor set and the OpenAPI document from protos/
 	@test -x .tools/bin/protoc-gen-openapiv2 \
 	  || { echo "protoc-gen-openapiv2 is missing: run 'make setup' (scripts/setup.d/15-openapiv2.sh)" >&2; exit 1; }
 	@$(BUF) generate
@@ -44,7 +44,7 @@ check-generated: generate ## fail when committed generated code is stale
 
 lint: protodeps ## buf lint (STANDARD) and ruff
 	@$(BUF) lint
-	@$(VENV)/bin/ruff check service gateway common devtools tests tools bench
+	@$(VENV)/bin/ruff check service gateway common devtools tests tools bench clients/python
 
 test: lint check-generated ## the whole suite: lint, generated code, unit, integration, e2e, chart, cluster
 	@$(PYTEST) -q -p no:cacheprovider tests

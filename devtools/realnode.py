@@ -21,6 +21,7 @@ two sysctls it changed (ip_forward, route_localnet).
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import json
 import os
@@ -45,6 +46,7 @@ SYSCTLS = ("net/ipv4/ip_forward", "net/ipv4/conf/all/route_localnet")
 # REAL_PORT_MAP="" and use the NodePorts themselves, so a `make run` on :8080 is never shadowed.
 PORT_MAP = os.environ.get("REAL_PORT_MAP", "8080:30080,8081:30081")
 PORT_MAP_COMMENT = "payment-realnode-port-map"
+KUBELET_CHAINS = ("KUBE-FIREWALL", "KUBE-KUBELET-CANARY", "KUBE-IPTABLES-HINT")
 
 
 class RealNodeError(RuntimeError):
@@ -167,22 +169,27 @@ state = "{self.run / 'state'}"
             time.sleep(0.2)
 
     def _load_images(self) -> None:
-        """Every image `make images` built, from podman's store into containerd's (one archive, shared layers)."""
+        """Every image `make images` built, from podman's store into containerd's (one archive, shared layers).
+        `ctr images import` unpacks into the default (overlayfs) snapshotter; the snapshots are keyed by the
+        layers, so the names tagged afterwards share them (containerd 1.6's ctr has no `images unpack`)."""
         refs = cluster_images()
         missing = [r for r in refs if subprocess.run(["podman", "image", "exists", podman_ref(r)]).returncode]
         if missing:
             raise RealNodeError(f"images missing from podman's store: {' '.join(missing)} (run make images)")
-        save = subprocess.Popen(["podman", "save", "--multi-image-archive", "--format", "docker-archive", "-o",
-                                 "/dev/stdout", *(podman_ref(r) for r in refs)], stdout=subprocess.PIPE)
+        save_log = self.cluster.logs / "podman-save.log"  # its progress lines, kept out of the caller's output
+        with open(save_log, "wb") as log:
+            save = subprocess.Popen(["podman", "save", "--multi-image-archive", "--format", "docker-archive", "-o",
+                                     "/dev/stdout", *(podman_ref(r) for r in refs)], stdout=subprocess.PIPE,
+                                    stderr=log)
         imported = subprocess.run(["ctr", "--address", str(self.socket), "--namespace", "k8s.io", "images",
-                                   "import", "--no-unpack", "-"], stdin=save.stdout, capture_output=True)
+                                   "import", "-"], stdin=save.stdout, capture_output=True)
         save.stdout.close()
         if save.wait() != 0 or imported.returncode != 0:
-            raise RealNodeError(f"loading the images failed: {imported.stderr.decode(errors='replace')}")
+            raise RealNodeError(f"loading the images failed: {imported.stderr.decode(errors='replace')}\n"
+                                f"{save_log.read_text(errors='replace')[-2000:]}")
         for ref in refs:
             if normalized(ref) != podman_ref(ref):
                 self.ctr("images", "tag", "--force", podman_ref(ref), normalized(ref))
-            self.ctr("images", "unpack", "--snapshotter", "overlayfs", normalized(ref))
             # The CRI plugin only lists images carrying its label.
             self.ctr("images", "label", normalized(ref), "io.cri-containerd.image=managed")
 
@@ -327,6 +334,7 @@ state = "{self.run / 'state'}"
         kube_proxy = self.cluster.tools_bin / "kube-proxy"
         if kube_proxy.exists():
             subprocess.run([str(kube_proxy), "--cleanup"], capture_output=True, check=False)
+        _remove_kubelet_chains()
         _unmount_under(Path(state["dir"]), Path(state["run"]))
         if _link_exists(BRIDGE):
             subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True, check=False)
@@ -341,10 +349,14 @@ state = "{self.run / 'state'}"
 
     def _remove_containers(self) -> None:
         """Kill every task, then remove containers and the pods' network namespaces (containerd's CRI names
-        them in each sandbox's spec)."""
+        them in each sandbox's spec). One container at a time took about a minute for the chart's ~20, so
+        each step runs for all of them at once."""
         listed = self.ctr("containers", "list", "--quiet", check=False).stdout.decode().split()
+        if not listed:
+            return
         netns = set()
-        for container in listed:
+
+        def kill(container: str) -> None:
             info = self.ctr("containers", "info", container, check=False)
             if info.returncode == 0:
                 spec = json.loads(info.stdout).get("Spec") or {}
@@ -352,14 +364,19 @@ state = "{self.run / 'state'}"
                     if ns.get("type") == "network" and ns.get("path", "").startswith("/var/run/netns/"):
                         netns.add(ns["path"])
             self.ctr("tasks", "kill", "--signal", "SIGKILL", container, check=False, timeout=30)
-        for container in listed:
-            for _ in range(20):
+
+        def remove(container: str) -> None:
+            for _ in range(50):
                 if self.ctr("tasks", "delete", "--force", container, check=False, timeout=30).returncode == 0:
                     break
                 if b"not found" in self.ctr("tasks", "ps", container, check=False).stderr:
                     break
                 time.sleep(0.1)
             self.ctr("containers", "delete", container, check=False, timeout=30)
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            list(pool.map(kill, listed))
+            list(pool.map(remove, listed))
         for path in netns:
             subprocess.run(["umount", path], capture_output=True, check=False)
             Path(path).unlink(missing_ok=True)
@@ -377,6 +394,20 @@ def stop(cluster) -> None:
 
 def _sysctls() -> dict[str, str]:
     return {key: Path("/proc/sys", key).read_text().strip() for key in SYSCTLS}
+
+
+def _remove_kubelet_chains() -> None:
+    """The chains the kubelet adds (kube-proxy --cleanup leaves them): KUBE-FIREWALL's jumps, then the chains."""
+    for tool in ("iptables", "ip6tables"):
+        for table in ("filter", "nat", "mangle"):
+            rules = subprocess.run([tool, "-t", table, "-S"], capture_output=True, text=True).stdout.splitlines()
+            for rule in rules:
+                if rule.startswith("-A ") and "-j KUBE-FIREWALL" in rule:
+                    subprocess.run([tool, "-t", table, "-D", *rule.split()[1:]], capture_output=True)
+            for chain in KUBELET_CHAINS:
+                if f"-N {chain}" in rules:
+                    subprocess.run([tool, "-t", table, "-F", chain], capture_output=True)
+                    subprocess.run([tool, "-t", table, "-X", chain], capture_output=True)
 
 
 def _unmount_under(*roots: Path) -> None:

@@ -21,13 +21,15 @@ from .client import PaymentClient
 from .config import GraphQLSettings
 from .metrics import Metrics
 from .schema import build_schema
-from .static import api_docs
+from .static import api_docs, graphiql
 
 
 def create_app(settings: GraphQLSettings) -> GraphQLApp:
-    """The composition root of the gateway: schema, client, metrics, API docs; nothing opened yet."""
+    """The composition root of the gateway: schema, client, metrics, API docs (and GraphiQL when
+    GRAPHIQL_ENABLED); nothing opened yet."""
     client = PaymentClient(settings.grpc_target, settings.grpc_timeout_seconds)
-    return GraphQLApp(settings, build_schema(settings), client, Metrics(), api_docs())
+    static = api_docs() | graphiql() if settings.graphiql else api_docs()
+    return GraphQLApp(settings, build_schema(settings), client, Metrics(), static)
 
 
 def main() -> int:

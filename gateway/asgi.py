@@ -1,7 +1,8 @@
 """The gateway's HTTP layer, a plain ASGI app (run by uvicorn).
 
     POST /graphql   {"query", "variables", "operationName"} as application/json
-    GET  /graphql   the GraphiQL page when GRAPHIQL_ENABLED, else 405
+    GET  /graphql   the GraphiQL page when GRAPHIQL_ENABLED, else 405; its scripts and styles
+                    under /graphql/assets and /graphql/graphiql (static.py, local files only)
     GET  /healthz   liveness: the process serves HTTP
     GET  /readyz    readiness: the payment service answers grpc.health.v1 SERVING
     GET  /openapi.json, /docs   the API docs and their assets (static.py)
@@ -24,7 +25,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import strawberry
-from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
@@ -43,7 +43,7 @@ from .errors import (
 from .limits import BODY_TOO_LARGE, precheck
 from .metrics import Metrics, outcome_of
 from .schema import RequestContext
-from .static import StaticFiles
+from .static import GRAPHIQL_PAGE, StaticFiles
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("graphql.access")
@@ -297,17 +297,18 @@ class GraphQLApp:
         if path == "/readyz":
             ready = await self.client.ready()
             return json_response(200 if ready else 503, {"status": "ok" if ready else "payment service not ready"})
-        static = self.static.respond(method, path)
-        if static is not None:
-            return Response(static.status, static.body, static.content_type, static.headers)
         if path.rstrip("/") != GRAPHQL_PATH:
+            static = self.static.respond(method, path)
+            if static is not None:
+                return Response(static.status, static.body, static.content_type, static.headers)
             status, payload = refused(RequestError(404, f"no route for {path}; use POST {GRAPHQL_PATH}",
                                                    "UNKNOWN_PATH", "NOT_FOUND"))
             return json_response(status, payload)
         if method == "POST":
             return await self._graphql(receive, headers, exchange)
-        if method in ("GET", "HEAD") and self.settings.graphiql:
-            return Response(200, get_graphql_ide_html("graphiql").encode(), "text/html; charset=utf-8")
+        page = self.static.respond(method, GRAPHIQL_PAGE) if method in ("GET", "HEAD") else None
+        if page is not None and self.settings.graphiql:
+            return Response(page.status, page.body, page.content_type, page.headers)
         exchange.outcome = "rejected"
         status, payload = refused(RequestError(405, "send GraphQL requests with POST (GraphiQL is disabled)",
                                                "METHOD_NOT_ALLOWED"))

@@ -1,7 +1,8 @@
 """Static files the gateway serves from its own package (gateway/static/), never from a CDN.
 
 One small module for every browser page the gateway hosts (the API docs: /openapi.json and
-the Swagger UI at /docs; GraphiQL's assets can mount here too), so they share the rules:
+the Swagger UI at /docs; GraphiQL on GET /graphql with its assets under /graphql/assets and
+/graphql/graphiql), so they share the rules:
 
   * a fixed table of mounts (URL prefix -> directory) and pages (exact URL -> file), read once
     and kept in memory; nothing outside those directories is reachable (no `..`, no listing);
@@ -10,7 +11,9 @@ the Swagger UI at /docs; GraphiQL's assets can mount here too), so they share th
     styles, images, fonts and fetches from this origin only), `X-Content-Type-Options:
     nosniff` and `Referrer-Policy: no-referrer`.
 
-Envoy routes /openapi.json and /docs to the gateway (envoy/envoy.yaml) with no API key.
+Envoy routes /openapi.json and /docs to the gateway (envoy/envoy.yaml) with no API key, and
+every /graphql path as GraphQL. The vendored builds (swagger-ui/, graphiql/) list their npm
+origin and SHA-256 in their SOURCE file (scripts/vendor-swagger-ui.sh, scripts/vendor-graphiql.sh).
 """
 
 from __future__ import annotations
@@ -22,9 +25,11 @@ from pathlib import Path
 
 STATIC_DIR = Path(__file__).parent / "static"
 
-# 'unsafe-inline' for styles only: Swagger UI sets inline style attributes. It names no origin.
+# 'unsafe-inline' for styles only: Swagger UI and GraphiQL (CodeMirror) set inline style
+# attributes; data: for images and fonts: GraphiQL's stylesheet embeds its fonts as data: URLs.
+# It names no origin.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-       "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+       "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
        "frame-ancestors 'none'")
 SECURITY_HEADERS = (("content-security-policy", CSP), ("x-content-type-options", "nosniff"),
                     ("referrer-policy", "no-referrer"))
@@ -56,6 +61,12 @@ class StaticFiles:
                     self.files[f"{prefix.rstrip('/')}/{file.name}"] = file
         self._cache: dict[str, bytes] = {}
 
+    def __or__(self, other: StaticFiles) -> StaticFiles:
+        """Both tables in one (the app takes one StaticFiles); `other` wins on a shared path."""
+        merged = StaticFiles({}, {})
+        merged.files = {**self.files, **other.files}
+        return merged
+
     def handles(self, path: str) -> bool:
         return path in self.files
 
@@ -80,3 +91,13 @@ def api_docs() -> StaticFiles:
         pages={"/openapi.json": STATIC_DIR / "openapi.json", "/docs": docs / "index.html",
                "/docs/": docs / "index.html"},
         mounts={"/docs/assets": docs, "/docs/swagger-ui": STATIC_DIR / "swagger-ui"})
+
+
+GRAPHIQL_PAGE = "/graphql"
+
+
+def graphiql() -> StaticFiles:
+    """GraphiQL: the page (answered on GET /graphql by the app) and the assets it loads."""
+    return StaticFiles(
+        pages={GRAPHIQL_PAGE: STATIC_DIR / "graphql" / "index.html"},
+        mounts={"/graphql/assets": STATIC_DIR / "graphql", "/graphql/graphiql": STATIC_DIR / "graphiql"})
