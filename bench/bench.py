@@ -1,12 +1,21 @@
-"""`make bench`: latency, throughput and memory of the real local stack.
+"""`make bench`: the real local stack under load, next to the limits of what it stands on.
 
-Starts the same LocalStack as `make run` on free ports (PostgreSQL, Redis,
-payment service, Envoy; GraphQL off), then drives it from this process:
-creates over REST through Envoy, GetPayment over REST (cache hits), and
-CreatePayment over native gRPC straight to the service. Prints one JSON
-document with p50/p95/p99 latencies, requests per second and the payment
-service's resident memory. Then the edge's own costs side by side (bench/edge.py): body
-validation on and off, plaintext and TLS. Bounded: a fixed number of requests per phase.
+Starts the same LocalStack as `make run` on free ports, with a durable PostgreSQL (fsync on),
+Redis, the payment service (WORKERS workers, default: the CPUs this process may use) and Envoy.
+Then, in one run and REPETITIONS times over, interleaved so machine noise hits every phase alike:
+
+* creates over REST through Envoy (wrk) and over native gRPC straight to the service (ghz),
+  both with an Idempotency-Key per request;
+* GetPayment over REST through Envoy (cache hits), grpc.health.v1 Health/Check direct and
+  through Envoy (ghz): the cost of the path itself;
+* pgbench on the same PostgreSQL: one durable INSERT per transaction, and the service's own
+  create transactions replayed (bench/limits.py captures them from the real use case);
+* creates over gRPC to extra servers started with --workers 1 and --workers 2 (the scaling).
+
+Service CPU per request comes from /proc (the server and its workers), RSS per worker too; the
+load average is recorded with every repetition. It prints ONE JSON document on stdout and
+nothing else (the stack's own output goes to stderr). BENCH_EDGE=1 adds the edge's costs
+(bench/edge.py: body validation, TLS), measured in-process with httpx.
 """
 
 from __future__ import annotations
@@ -19,105 +28,206 @@ import statistics
 import sys
 import tempfile
 import time
+import urllib.parse
+import uuid
 
-import grpc
-import httpx
+from bench import limits, loadgen
+from devtools.devstack import Child, LocalStack, free_port, wait_for_port
+from service.config import Settings
 
-from bench.edge import measure_edge
-from devtools.devstack import LocalStack, free_port
-from service.gen.payment.v1 import payment_pb2 as pb
-from service.gen.payment.v1 import payment_pb2_grpc
-
-REQUESTS = int(os.environ.get("BENCH_REQUESTS", "2000"))
+SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
+REPETITIONS = int(os.environ.get("BENCH_REPETITIONS", "3"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "32"))
-KEY = "sk_bench"
+WORKERS = int(os.environ.get("BENCH_WORKERS", str(len(os.sched_getaffinity(0)))))
+KEY, MERCHANT = "sk_bench", "acct_bench"
 AUTH = {"Authorization": f"Bearer {KEY}"}
+GRPC_CONNECTIONS = 8  # ghz opens this many HTTP/2 connections, so SO_REUSEPORT can spread them
 
 
-def summary(name: str, latencies: list[float], elapsed: float) -> dict:
-    ordered = sorted(latencies)
+class Bench:
+    def __init__(self, stack: LocalStack, work: pathlib.Path) -> None:
+        self.stack, self.work = stack, work
+        self.env = stack.env
+        self.run = uuid.uuid4().hex[:12]
+        self.rest = stack.urls["rest"]
+        self.direct = f"127.0.0.1:{self.env['GRPC_PORT']}"
+        self.edge = f"127.0.0.1:{self.env['ENVOY_PORT']}"
+        self.service = next(c for c in stack.children if c.name == "payment-service").popen.pid
+        url = urllib.parse.urlsplit(Settings.from_env(self.env).require_database().replace("+asyncpg", ""))
+        self.db = {"host": url.hostname, "port": str(url.port), "user": url.username,
+                   "database": url.path.lstrip("/")}
+        self.samples: dict[str, list[dict]] = {}
+        self.descriptors = loadgen.protoset(work / "protoset.pb")
 
-    def pct(p: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000, 2)
+    # ---- phases -----------------------------------------------------------
 
-    return {"phase": name, "requests": len(latencies), "concurrency": CONCURRENCY,
-            "rps": round(len(latencies) / elapsed, 1), "p50_ms": pct(0.50), "p95_ms": pct(0.95),
-            "p99_ms": pct(0.99), "mean_ms": round(statistics.fmean(latencies) * 1000, 2)}
+    def timed(self, name: str, measure, pids: list[int] | None = None) -> None:
+        pids = pids if pids is not None else loadgen.process_tree(self.service)
+        before = loadgen.cpu_seconds(pids)
+        load = measure()
+        cpu = loadgen.cpu_seconds(pids) - before
+        sample = {"rps": round(load.rps, 1), "p50_ms": round(load.p50_ms, 2), "p99_ms": round(load.p99_ms, 2),
+                  "requests": load.requests, "failed": load.failed}
+        if load.requests:
+            sample["service_cpu_ms_per_request"] = round(cpu * 1000 / load.requests, 3)
+        self.samples.setdefault(name, []).append(sample)
+
+    def rest_create(self) -> loadgen.Load:
+        return loadgen.wrk(self.rest, method="POST", path="/v1/payments", body=json.dumps(loadgen.CREATE_BODY),
+                           key=KEY, keyed=True, run=f"{self.run}-{time.time_ns()}", concurrency=CONCURRENCY,
+                           seconds=SECONDS)
+
+    def grpc_create(self, target: str) -> loadgen.Load:
+        return loadgen.ghz(target, call="payment.v1.PaymentService.CreatePayment", data=loadgen.CREATE_BODY,
+                           metadata={"authorization": f"Bearer {KEY}", "idempotency-key": "{{newUUID}}"},
+                           concurrency=CONCURRENCY, seconds=SECONDS, connections=GRPC_CONNECTIONS,
+                           descriptors=self.descriptors)
+
+    def rest_get(self, payment_id: str) -> loadgen.Load:
+        return loadgen.wrk(self.rest, method="GET", path=f"/v1/payments/{payment_id}", body=None, key=KEY,
+                           keyed=False, run=self.run, concurrency=CONCURRENCY, seconds=SECONDS)
+
+    def health(self, target: str) -> loadgen.Load:
+        return loadgen.ghz(target, call="grpc.health.v1.Health.Check", data={}, metadata={},
+                           concurrency=CONCURRENCY, seconds=SECONDS, connections=GRPC_CONNECTIONS,
+                           descriptors=self.descriptors)
+
+    def scaling(self, workers: int) -> None:
+        """Creates over gRPC to an extra server started with --workers N (same database and Redis)."""
+        port = free_port()
+        env = {**self.env, "GRPC_PORT": str(port), "METRICS_PORT": "0"}
+        child = Child(f"payment-service-{workers}w", [str(pathlib.Path(sys.prefix) / "bin" / "payment-service"),
+                                                        "serve", "--workers", str(workers)],
+                      env=env, log_dir=self.work / "logs")
+        try:
+            try:
+                wait_for_port(port, process=child)
+            except Exception as exc:  # a server without --workers (before issue 11) or one that failed
+                self.samples.setdefault(f"grpc_create_{workers}_workers", []).append({"error": str(exc)[:200]})
+                return
+            time.sleep(1.0)  # every worker bound
+            self.timed(f"grpc_create_{workers}_workers", lambda: self.grpc_create(f"127.0.0.1:{port}"),
+                       loadgen.process_tree(child.popen.pid))
+        finally:
+            child.stop()
+
+    # ---- the run ----------------------------------------------------------
+
+    def measure(self) -> dict:
+        captured = asyncio.run(limits.capture_create(self.env, MERCHANT))
+        mimic = limits.pgbench_script(captured)
+        (self.work / "mimic.sql").write_text(mimic)
+        limits.psql(self.db, limits.INSERT_SETUP)
+        payment_id = self._one_payment()
+        loads = []
+        for _ in range(REPETITIONS):
+            loads.append(os.getloadavg()[0])
+            self.timed("rest_create_via_envoy", self.rest_create)
+            self.timed("grpc_create_direct", lambda: self.grpc_create(self.direct))
+            self.timed("rest_get_cache_hit_via_envoy", lambda: self.rest_get(payment_id))
+            self.timed("grpc_health_direct", lambda: self.health(self.direct))
+            self.timed("grpc_health_via_envoy", lambda: self.health(self.edge))
+            self.limit("pgbench_insert", limits.INSERT_SCRIPT, "prepared")
+            self.limit("pgbench_service_mimic", mimic, "simple")
+            for workers in (1, 2):
+                self.scaling(workers)
+            loads.append(os.getloadavg()[0])
+        pids = loadgen.process_tree(self.service)
+        return {"mimic": {"transactions": len(captured.transactions), "statements": captured.statements},
+                "load_average_1m": [round(x, 2) for x in loads],
+                "rss_mib_per_process": {str(pid): loadgen.rss_mib(pid) for pid in pids}}
+
+    def limit(self, name: str, script: str, mode: str) -> None:
+        tps = limits.pgbench(self.db, script, clients=CONCURRENCY, seconds=SECONDS, mode=mode, workdir=self.work)
+        self.samples.setdefault(name, []).append({"rps": round(tps, 1)})
+
+    def _one_payment(self) -> str:
+        import urllib.request
+
+        request = urllib.request.Request(f"{self.rest}/v1/payments", data=json.dumps(loadgen.CREATE_BODY).encode(),
+                                         headers={**AUTH, "Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            return json.loads(reply.read())["payment"]["payment_id"]
 
 
-async def run_phase(name: str, call) -> dict:
-    latencies: list[float] = []
-    semaphore = asyncio.Semaphore(CONCURRENCY)
-
-    async def one(i: int) -> None:
-        async with semaphore:
-            started = time.perf_counter()
-            await call(i)
-            latencies.append(time.perf_counter() - started)
-
-    started = time.perf_counter()
-    await asyncio.gather(*[one(i) for i in range(REQUESTS)])
-    return summary(name, latencies, time.perf_counter() - started)
+def summarize(samples: list[dict]) -> dict:
+    out = {"repetitions": samples}
+    for field in ("rps", "p50_ms", "p99_ms", "service_cpu_ms_per_request"):
+        values = [s[field] for s in samples if field in s]
+        if values:
+            out[field] = {"min": min(values), "median": round(statistics.median(values), 3),
+                          "max": max(values)}
+    return out
 
 
-def rss_mib(pid: int) -> float:
-    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
+def ratios(phases: dict) -> dict:
+    def median(name: str, field: str = "rps") -> float | None:
+        phase = phases.get(name)
+        return phase[field]["median"] if phase and field in phase else None
+
+    def ratio(a: float | None, b: float | None) -> float | None:
+        return round(a / b, 3) if a and b else None
+
+    return {
+        "rest_create_via_envoy / pgbench_service_mimic": ratio(median("rest_create_via_envoy"),
+                                                                median("pgbench_service_mimic")),
+        "service_cpu_ms_per_create (rest via envoy)": median("rest_create_via_envoy", "service_cpu_ms_per_request"),
+        "rest_get_cache_hit_via_envoy / grpc_health_via_envoy": ratio(median("rest_get_cache_hit_via_envoy"),
+                                                                       median("grpc_health_via_envoy")),
+        "rest_create_via_envoy / grpc_create_direct": ratio(median("rest_create_via_envoy"),
+                                                             median("grpc_create_direct")),
+        "grpc_create 2 workers / 1 worker": ratio(median("grpc_create_2_workers"), median("grpc_create_1_workers")),
+        "pgbench_service_mimic / pgbench_insert": ratio(median("pgbench_service_mimic"), median("pgbench_insert")),
+    }
 
 
-async def measure(stack: LocalStack) -> list[dict]:
-    rest = stack.urls["rest"]
-    results = []
-    ids: list[str] = []
-    async with httpx.AsyncClient(base_url=rest, headers=AUTH, timeout=30,
-                                 limits=httpx.Limits(max_connections=CONCURRENCY)) as client:
-        async def create(i: int) -> None:
-            reply = await client.post("/v1/payments", json={"amount": 1000 + i, "currency": "USD"},
-                                      headers={"Idempotency-Key": f"bench-{time.time_ns()}-{i}"})
-            reply.raise_for_status()
-            ids.append(reply.json()["payment"]["payment_id"])
-
-        results.append(await run_phase("rest_create (Envoy -> gRPC -> PostgreSQL + in-house processor)", create))
-
-        async def get(i: int) -> None:
-            (await client.get(f"/v1/payments/{ids[i % len(ids)]}")).raise_for_status()
-
-        results.append(await run_phase("rest_get (Envoy -> gRPC -> Redis cache)", get))
-    grpc_port = stack.env["GRPC_PORT"]
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
-        stub = payment_pb2_grpc.PaymentServiceStub(channel)
-
-        async def grpc_create(i: int) -> None:
-            await stub.CreatePayment(pb.CreatePaymentRequest(amount=500 + i, currency="EUR"),
-                                     metadata=(("authorization", f"Bearer {KEY}"),))
-
-        results.append(await run_phase("grpc_create (direct to the service)", grpc_create))
-    service = next(c for c in stack.children if c.name == "payment-service")
-    results.append({"phase": "memory", "payment_service_rss_mib": rss_mib(service.popen.pid)})
-    return results
+def start_stack(work: pathlib.Path) -> LocalStack:
+    ports = {name: str(free_port()) for name in ("GRPC_PORT", "ENVOY_PORT", "ENVOY_ADMIN_PORT", "ENVOY_STATS_PORT",
+                                                  "METRICS_PORT", "POSTGRES_PORT", "REDIS_PORT", "EDGE_VALIDATOR_PORT",
+                                                  "GRAPHQL_PORT", "GRAPHQL_METRICS_PORT", "ENVOY_TLS_PORT",
+                                                  "GRPCUI_PORT", "DELIVER_METRICS_PORT")}
+    env = {"API_KEYS": f"{KEY}={MERCHANT}", "LOCAL_GRAPHQL": "off", "LOCAL_GRPCUI": "off", "LOG_LEVEL": "WARNING",
+           "DATABASE_URL": "", "REDIS_URL": "", "WORKERS": str(WORKERS), **ports,
+           # The bench measures the stack, not Envoy's per-key rate limits.
+           "RATE_LIMIT_MUTATIONS_PER_SECOND": "1000000", "RATE_LIMIT_READS_PER_SECOND": "1000000",
+           "RATE_LIMIT_WEBHOOKS_PER_SECOND": "1000000"}
+    return LocalStack(env, data_dir=work / "data", log_dir=work / "logs", durable=True).start()
 
 
 def main() -> int:
     work = pathlib.Path(tempfile.mkdtemp(prefix="payment-bench-"))
     work.chmod(0o755)
-    ports = {name: str(free_port()) for name in ("GRPC_PORT", "ENVOY_PORT", "ENVOY_ADMIN_PORT", "ENVOY_STATS_PORT",
-                                                  "METRICS_PORT", "POSTGRES_PORT", "REDIS_PORT", "EDGE_VALIDATOR_PORT",
-                                                  "GRAPHQL_PORT", "GRAPHQL_METRICS_PORT", "ENVOY_TLS_PORT")}
-    env = {"API_KEYS": f"{KEY}=acct_bench", "LOCAL_GRAPHQL": "off", "LOCAL_GRPCUI": "off", "LOG_LEVEL": "WARNING",
-           "DATABASE_URL": "", "REDIS_URL": "", **ports,
-           # The bench measures the stack, not Envoy's per-key rate limits.
-           "RATE_LIMIT_MUTATIONS_PER_SECOND": "1000000", "RATE_LIMIT_READS_PER_SECOND": "1000000",
-           "RATE_LIMIT_WEBHOOKS_PER_SECOND": "1000000"}
-    stack = LocalStack(env, data_dir=work / "data", log_dir=work / "logs").start()
+    stdout = os.dup(1)
+    os.dup2(2, 1)  # everything the stack prints goes to stderr; only the JSON goes to stdout
     try:
-        results = asyncio.run(measure(stack))
-        results += asyncio.run(measure_edge(stack.env, work / "logs", run_phase, AUTH, CONCURRENCY))
+        stack = start_stack(work)
+        try:
+            bench = Bench(stack, work)
+            facts = bench.measure()
+            if os.environ.get("BENCH_EDGE") == "1":
+                facts["edge"] = run_edge(stack, work)
+        finally:
+            stack.stop()
     finally:
-        stack.stop()
-    print(json.dumps({"machine": {"cpus": os.cpu_count()}, "results": results}, indent=2))
+        sys.stdout.flush()
+        os.dup2(stdout, 1)
+    phases = {name: summarize(samples) for name, samples in bench.samples.items()}
+    document = {
+        "machine": {"cpus": os.cpu_count(), "cpus_usable": len(os.sched_getaffinity(0)), "uname": os.uname().release},
+        "settings": {"seconds": SECONDS, "repetitions": REPETITIONS, "concurrency": CONCURRENCY,
+                     "workers": WORKERS, "postgres_fsync": True},
+        **facts,
+        "phases": phases,
+        "ratios": ratios(phases),
+    }
+    print(json.dumps(document, indent=2))
     return 0
+
+
+def run_edge(stack: LocalStack, work: pathlib.Path) -> list[dict]:
+    from bench.edge import measure_edge, run_phase
+
+    return asyncio.run(measure_edge(stack.env, work / "logs", run_phase, AUTH, CONCURRENCY))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,10 @@ validated) compare plaintext and TLS alone. The validator's `Check` is also time
 
 from __future__ import annotations
 
+import asyncio
+import os
 import ssl
+import statistics
 import time
 from collections.abc import Awaitable, Callable
 
@@ -19,6 +22,33 @@ from envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
 
 from devtools.devstack import Child, find_tool, free_port, wait_for_port
 from devtools.envoy_config import DEV_TLS, ENVOY_TEMPLATE, local_values, render
+
+REQUESTS = int(os.environ.get("BENCH_EDGE_REQUESTS", "2000"))
+
+
+async def run_phase(name: str, call: Callable[[int], Awaitable[None]], concurrency: int = 32) -> dict:
+    """REQUESTS calls of ``call``, ``concurrency`` at a time, from this process (httpx / grpc.aio)."""
+    latencies: list[float] = []
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def one(i: int) -> None:
+        async with semaphore:
+            started = time.perf_counter()
+            await call(i)
+            latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*[one(i) for i in range(REQUESTS)])
+    elapsed = time.perf_counter() - started
+    ordered = sorted(latencies)
+
+    def pct(p: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000, 2)
+
+    return {"phase": name, "requests": len(latencies), "concurrency": concurrency,
+            "rps": round(len(latencies) / elapsed, 1), "p50_ms": pct(0.50), "p95_ms": pct(0.95),
+            "p99_ms": pct(0.99), "mean_ms": round(statistics.fmean(latencies) * 1000, 2)}
+
 
 Phase = Callable[[str, Callable[[int], Awaitable[None]]], Awaitable[dict]]
 BODY = {"amount": 1000, "currency": "USD", "customer_id": "cus_bench", "description": "bench",

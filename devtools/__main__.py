@@ -96,7 +96,8 @@ def _print_urls(stack: LocalStack, env: dict) -> None:
         f"  REST      {rest}/v1/payments",
         f"  gRPC      {grpc} (reflection on)",
         f"  TLS       {stack.urls['https']} and gRPC {stack.urls['grpc_tls']} (trust .data/tls/ca.crt)",
-        f"  GraphQL   {stack.urls.get('graphql', '(not started)')}",
+        f"  GraphQL   {stack.urls.get('graphql', '(not started)')}"
+        + (" (GraphiQL in a browser; the key goes in its Headers tab)" if "graphql" in stack.urls else ""),
         f"  grpcui    {stack.urls.get('grpcui', '(not installed)')}",
         f"  API docs  {stack.urls.get('api_docs', '(GraphQL service not started)')} (Swagger UI; "
         f"OpenAPI at {stack.urls.get('openapi', '-')})",

@@ -103,8 +103,10 @@ class Child:
 class Postgres:
     """A private PostgreSQL cluster (trust auth on 127.0.0.1 and a socket dir)."""
 
-    def __init__(self, data_dir: pathlib.Path, port: int, log_dir: pathlib.Path, database: str = "payments") -> None:
+    def __init__(self, data_dir: pathlib.Path, port: int, log_dir: pathlib.Path, database: str = "payments",
+                 *, durable: bool = False) -> None:
         self.data_dir, self.port, self.log_dir, self.database = data_dir, port, log_dir, database
+        self.durable = durable  # fsync on (make bench); off for development and tests
         self.user = "payments"
         self.started = time.monotonic()
 
@@ -134,7 +136,7 @@ class Postgres:
         try:
             self._run(pg_bin("pg_ctl"), "-D", str(self.data_dir), "-l", str(log_file), "-w", "-t", "60",
                       "-o", f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data_dir} "
-                      "-c fsync=off -c max_connections=200", "start")
+                      f"-c fsync={'on' if self.durable else 'off'} -c max_connections=200", "start")
         except subprocess.CalledProcessError:
             tail = log_file.read_text().splitlines()[-5:] if log_file.exists() else []
             raise RuntimeError("PostgreSQL did not start:\n  " + "\n  ".join(tail)) from None
@@ -240,8 +242,10 @@ def load_env_file(path: pathlib.Path) -> dict[str, str]:
 class LocalStack:
     """Starts the whole local topology; `stop()` tears it down, newest first."""
 
-    def __init__(self, env: Mapping[str, str], *, data_dir: pathlib.Path, log_dir: pathlib.Path) -> None:
+    def __init__(self, env: Mapping[str, str], *, data_dir: pathlib.Path, log_dir: pathlib.Path,
+                 durable: bool = False) -> None:
         self.env = dict(env)
+        self.durable = durable
         self.data_dir, self.log_dir = data_dir, log_dir
         self.children: list[Child] = []
         self.postgres: Postgres | None = None
@@ -262,7 +266,8 @@ class LocalStack:
                 env[name] = "127.0.0.1"
         dev, service, gateway = DevSettings.from_env(env), Settings.from_env(env), GraphQLSettings.from_env(env)
         if not env.get("DATABASE_URL"):
-            self.postgres = Postgres(self.data_dir / "postgres", dev.postgres_port, self.log_dir)
+            self.postgres = Postgres(self.data_dir / "postgres", dev.postgres_port, self.log_dir,
+                                     durable=self.durable)
             self.postgres.start()
             env["DATABASE_URL"] = self.postgres.url
         if not env.get("REDIS_URL") and dev.local_redis and shutil.which("redis-server"):

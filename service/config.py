@@ -84,6 +84,9 @@ class Settings:
     stripe_api_base: str = setting("STRIPE_API_BASE", "")
     stripe_webhook_secret: str = setting("STRIPE_WEBHOOK_SECRET", "", secret=True)
     db_pool_size: int = setting("DB_POOL_SIZE", 10)
+    # `serve`: server processes sharing GRPC_PORT (SO_REUSEPORT) under one supervisor; 0: one per
+    # CPU this process may use (docs/performance.md says when to raise it in a cluster).
+    workers: int = setting("WORKERS", 0)
     shutdown_grace_seconds: float = setting("SHUTDOWN_GRACE_SECONDS", 10.0)
     idempotency_retention_hours: int = setting("IDEMPOTENCY_RETENTION_HOURS", 24)
     # The in-house processor: how long it declares it keeps idempotency keys (reconciliation

@@ -66,15 +66,18 @@ class SqlPaymentRepository:
             await self.connection.execute(disputes.insert().values(**dispute_row(payment.payment_id, dispute)))
 
     async def get(self, merchant_id: str, payment_id: str, *, for_update: bool = False) -> Payment | None:
-        query = select(payments).where(payments.c.payment_id == payment_id, payments.c.merchant_id == merchant_id)
-        if for_update:
-            query = query.with_for_update()
-        row = (await self.connection.execute(query)).first()
-        if row is None:
+        """The payment row joined to its refunds and disputes (most have none): one statement; with
+        ``for_update``, the row is locked by a statement of its own first. (Locking in the joined read
+        would not do: a read that waited for the lock gets the payment row as it is now, but its
+        children as they were when the statement started, so a refund just committed would be missed.)"""
+        mine = (payments.c.payment_id == payment_id, payments.c.merchant_id == merchant_id)
+        if for_update and (await self.connection.execute(
+                select(payments.c.version).where(*mine).with_for_update())).first() is None:
             return None
-        refund_rows = (await self._refunds_of([payment_id])).get(payment_id, [])
-        dispute_rows = (await self._children_of(disputes, [payment_id])).get(payment_id, [])
-        return _to_payment(row, refund_rows, dispute_rows)
+        rows = (await self.connection.execute(_WITH_CHILDREN.where(*mine))).all()
+        if not rows:
+            return None
+        return _from_joined(rows)
 
     async def save(self, payment: Payment) -> None:
         """Write back the payment; its version grows by one per recorded event."""
@@ -194,6 +197,36 @@ class SqlPaymentRepository:
         for row in rows:
             grouped.setdefault(row.payment_id, []).append(row)
         return grouped
+
+
+# The payment with its refunds and disputes in one round trip: one row per (refund, dispute) pair,
+# refund and dispute columns prefixed; a payment without either is one row of NULLs on that side.
+_REFUND_LABELS = [column.label(f"refund__{column.name}") for column in refunds.c]
+_DISPUTE_LABELS = [column.label(f"dispute__{column.name}") for column in disputes.c]
+_WITH_CHILDREN = (
+    select(payments, *_REFUND_LABELS, *_DISPUTE_LABELS)
+    .select_from(payments.outerjoin(refunds, refunds.c.payment_id == payments.c.payment_id)
+                 .outerjoin(disputes, disputes.c.payment_id == payments.c.payment_id))
+)
+
+
+def _from_joined(rows: list[Any]) -> Payment:
+    found_refunds: dict[str, dict[str, Any]] = {}
+    found_disputes: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        values = row._mapping
+        if values["refund__refund_id"] is not None:
+            found_refunds.setdefault(values["refund__refund_id"],
+                                     {c.name: values[f"refund__{c.name}"] for c in refunds.c})
+        if values["dispute__dispute_id"] is not None:
+            found_disputes.setdefault(values["dispute__dispute_id"],
+                                      {c.name: values[f"dispute__{c.name}"] for c in disputes.c})
+    payment_values = {c.name: rows[0]._mapping[c] for c in payments.c}
+    return payment_from_rows(
+        payment_values,
+        sorted(found_refunds.values(), key=lambda r: (r["created_at"], r["refund_id"])),
+        sorted(found_disputes.values(), key=lambda d: (d["created_at"], d["dispute_id"])),
+    )
 
 
 class SqlIdempotencyStore:

@@ -16,10 +16,9 @@ from . import keys_cli
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    from .grpc.server import serve
+    from .grpc.workers import serve
 
-    serve(settings)
-    return 0
+    return serve(settings, args.workers)
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -149,7 +148,10 @@ def _edge_validator(args: argparse.Namespace, settings: Settings) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="payment-service", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="run the gRPC server").set_defaults(func=_serve)
+    serve = commands.add_parser("serve", help="run the gRPC server")
+    serve.add_argument("--workers", type=int, default=None,
+                       help="server processes sharing GRPC_PORT (default: WORKERS, or one per usable CPU)")
+    serve.set_defaults(func=_serve)
     migrate = commands.add_parser("migrate", help="apply database migrations (idempotent)")
     migrate.add_argument("--revision", default="head")
     migrate.set_defaults(func=_migrate)

@@ -6,6 +6,14 @@ or new) even when nothing is exported. Spans are exported over OTLP/gRPC only
 when OTEL_EXPORTER_OTLP_ENDPOINT is set; OTEL_SERVICE_NAME and the other
 standard OTEL_* variables are honoured by the SDK.
 
+Spans cost CPU on every call (a server span, one per SQL statement, Redis and
+processor calls), so they are recorded only when something will receive them:
+the provider's sampler (`WhenExported`) drops every span until a span processor
+(the OTLP exporter, or a test's in-memory one) is added, and then follows the
+caller's sampling decision (ParentBased, ALWAYS_ON at the root). A dropped span
+still has its trace id, so log lines keep it; SQL statements under a dropped span
+make no span at all.
+
 Spans carry no card data, API keys or request bodies. SQL spans carry the
 statement text, which holds bind placeholders, never values.
 """
@@ -20,8 +28,9 @@ from typing import Any
 import grpc
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, Decision, ParentBased, Sampler, SamplingResult
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -42,13 +51,42 @@ _SPAN_ATTRIBUTE = "_payment_otel_span"
 _exporting_to: set[str] = set()
 
 
+class WhenExported(Sampler):
+    """Drop every span until the provider has a span processor; then sample as ParentBased(ALWAYS_ON)."""
+
+    def __init__(self) -> None:
+        self.exporting = False
+        self._then = ParentBased(ALWAYS_ON)
+
+    def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None, links=None,
+                      trace_state=None) -> SamplingResult:
+        if not self.exporting:
+            return SamplingResult(Decision.DROP)
+        return self._then.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
+
+    def get_description(self) -> str:
+        return "WhenExported{" + self._then.get_description() + "}"
+
+
+class ExportingTracerProvider(TracerProvider):
+    """A TracerProvider whose sampler records spans only once a span processor receives them."""
+
+    def __init__(self, resource: Resource) -> None:
+        self.when_exported = WhenExported()
+        super().__init__(resource=resource, sampler=self.when_exported)
+
+    def add_span_processor(self, span_processor: SpanProcessor) -> None:
+        super().add_span_processor(span_processor)
+        self.when_exported.exporting = True
+
+
 def configure(settings: Settings) -> TracerProvider:
     """The process's SDK tracer provider, created on first use; exports when an endpoint is set."""
     provider = trace.get_tracer_provider()
     if not isinstance(provider, TracerProvider):
         resource = Resource.create({"service.name": settings.otel_service_name,
                                     "service.version": settings.version})
-        provider = TracerProvider(resource=resource)
+        provider = ExportingTracerProvider(resource)
         trace.set_tracer_provider(provider)
     endpoint = settings.otel_exporter_otlp_endpoint
     if endpoint and endpoint not in _exporting_to:
@@ -118,10 +156,21 @@ def _operation(statement: str) -> str:
 
 
 def _before_execute(conn, cursor, statement: str, parameters, context, executemany: bool) -> None:
+    if not trace.get_current_span().is_recording():  # inside a dropped span (or none, with nothing exported)
+        if not _records_roots():
+            return
     span = tracer().start_span(_operation(statement), kind=SpanKind.CLIENT, attributes={
         "db.system": "postgresql", "db.operation": _operation(statement), "db.statement": statement[:2000]})
     if context is not None:
         setattr(context, _SPAN_ATTRIBUTE, span)
+
+
+def _records_roots() -> bool:
+    """True when a span started outside any recorded span would be recorded (something exports)."""
+    if trace.get_current_span().get_span_context().is_valid:
+        return False  # a dropped parent: its children are dropped too (ParentBased)
+    provider = trace.get_tracer_provider()
+    return getattr(getattr(provider, "when_exported", None), "exporting", True)
 
 
 def _after_execute(conn, cursor, statement: str, parameters, context, executemany: bool) -> None:

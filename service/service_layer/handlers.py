@@ -57,7 +57,8 @@ async def create_payment(cmd: CreatePayment, deps: Dependencies) -> Payment:
             return earlier
         await uow.payments.add(payment)
         await uow.commit()
-    await deps.cache.changed(payment)
+    # No cache write here: nothing can be cached yet for a brand-new id, and settle writes the
+    # answer (a read in between misses and reads PostgreSQL).
     return await _authorize(payment, deps, key=key)  # 2. the processor call, 3. settle
 
 

@@ -160,3 +160,21 @@ def test_swagger_ui_lists_every_operation_of_the_document(stack, page):
     assert sorted(map(tuple, shown)) == expected
     assert_clean(page, stack.rest)
     assert f"{stack.rest}/openapi.json" in page.requests
+
+
+def test_the_driver_reports_console_errors_failed_and_foreign_requests(chromium):
+    """The checks above can fail: a page that logs an error and loads from elsewhere is caught."""
+    tab = chromium.new_page()
+    try:
+        tab.goto("data:text/html,<script>console.error('broken')</script><img src='http://127.0.0.1:9/x.png'>")
+        tab.wait_for("document.readyState === 'complete'", "the page")
+        with pytest.raises(AssertionError, match="console errors"):
+            assert_clean(tab, "http://localhost")
+        assert any("console.error: broken" in error for error in tab.errors)
+        assert [failed for failed in tab.failed if failed.startswith("http://127.0.0.1:9/x.png")]
+        tab.errors.clear()
+        tab.failed.clear()
+        with pytest.raises(AssertionError, match="other origins"):
+            assert_clean(tab, "http://localhost")
+    finally:
+        tab.close()

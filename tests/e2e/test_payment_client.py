@@ -9,6 +9,8 @@ resets the connection once the service has answered) that creates one payment, n
 from __future__ import annotations
 
 import asyncio
+import random
+import threading
 
 import grpc
 import pytest
@@ -126,6 +128,43 @@ def test_list_get_and_watch_events(client):
     assert [e.event_id for e in watched] == [e.event_id for e in reversed(listed)]
 
 
+def test_a_watch_broken_mid_stream_resumes_after_its_last_event(stack, e2e_key, record):
+    with PaymentClient(stack.grpc, api_key=e2e_key, timeout=30) as direct:
+        cursor = client_cursor(direct)
+        proxy = CuttingProxy(stack.grpc, after_data_frames=1)  # the stream dies at its 2nd message frame
+        watched: list = []
+        authorized = threading.Event()
+
+        def watch() -> None:
+            with PaymentClient(proxy.target, api_key=e2e_key, retry=PATIENT) as watcher:
+                for event in watcher.watch_events(after=cursor):
+                    watched.append(event)
+                    if event.type == "payment.authorized":
+                        authorized.set()
+                    if event.type == "payment.captured":
+                        return
+
+        thread = threading.Thread(target=watch, daemon=True)
+        thread.start()
+        try:
+            payment = direct.create_payment(2500, "USD")
+            assert authorized.wait(30), watched
+            direct.capture(payment.payment_id)
+            thread.join(60)
+        finally:
+            proxy.close()
+    record("client_watch_resumed", connections=proxy.connections, cuts=proxy.cuts, events=len(watched))
+    assert not thread.is_alive() and proxy.cuts == 1 and proxy.connections == 2
+    assert [e.type for e in watched] == FLOW  # nothing missed, nothing twice
+    assert len({e.event_id for e in watched}) == 4
+
+
+def client_cursor(client: PaymentClient) -> str:
+    """The id of the merchant's newest event (a payment made for it)."""
+    payment = client.create_payment(100, "EUR")
+    return client.list_events(payment_id=payment.payment_id, page_size=1).events[0].event_id
+
+
 def test_tls_with_the_dev_ca(stack, e2e_key):
     target = f"localhost:{stack.env['ENVOY_TLS_PORT']}"
     with PaymentClient(target, api_key=e2e_key, root_certificates=DEV_TLS / "ca.crt") as client:
@@ -157,6 +196,33 @@ async def test_the_async_client_creates_processes_watches_and_retries(stack, e2e
             assert [e.type for e in seen][-2:] == ["payment.created", "payment.authorized"]
     finally:
         proxy.close()
+
+
+class CountingRandom(random.Random):
+    """The client's jitter source, counting the retries it was asked to wait for."""
+
+    retries = 0
+
+    def uniform(self, a: float, b: float) -> float:
+        self.retries += 1
+        return super().uniform(a, b)
+
+
+async def test_concurrent_calls_with_one_key_are_aborted_then_retried_into_one_payment(stack, e2e_key, record):
+    async with AsyncPaymentClient(stack.grpc, api_key=e2e_key, retry=NO_RETRY, timeout=30) as plain:
+        answers = await asyncio.gather(*[plain.create_payment(500, "EUR", idempotency_key="race-0")
+                                         for _ in range(8)], return_exceptions=True)
+    aborted = [a for a in answers if isinstance(a, errors.Aborted)]
+    assert all(a.reason == "IDEMPOTENCY_KEY_IN_USE" and a.retryable for a in aborted)
+    assert aborted and len(answers) - len(aborted) >= 1, answers  # the key was in flight: a real ABORTED
+    rng = CountingRandom(3)
+    async with AsyncPaymentClient(stack.grpc, api_key=e2e_key, retry=PATIENT, timeout=60, rng=rng) as client:
+        paid = await asyncio.gather(*[client.create_payment(700, "EUR", idempotency_key="race-1")
+                                      for _ in range(8)])
+        everything = [p async for p in client.iter_payments()]
+    record("client_same_key_races", aborted_without_retry=len(aborted), retries=rng.retries)
+    assert len({p.payment_id for p in paid}) == 1 and rng.retries >= 1
+    assert sorted(p.amount for p in everything) == [500, 700]  # one payment per key
 
 
 async def _until(stream, payment_id: str) -> list:

@@ -198,6 +198,7 @@ needs no permission helm itself lacks (it keeps its releases in Secrets there).
 {{- define "payment.configData" -}}
 GRPC_PORT: {{ .Values.payment.grpcPort | quote }}
 METRICS_PORT: {{ .Values.payment.metricsPort | quote }}
+WORKERS: {{ .Values.payment.workers | quote }}
 LOG_LEVEL: {{ .Values.config.logLevel | quote }}
 DEFAULT_PROCESSOR: {{ .Values.config.defaultProcessor | quote }}
 CACHE_TTL_SECONDS: {{ .Values.config.cacheTtlSeconds | quote }}

@@ -1,9 +1,10 @@
 """The gRPC server: PaymentService, WebhookService, grpc.health.v1 and reflection.
 
 `create_server(app, address)` returns the server and its bound port (tests use
-port 0). `serve(settings)` runs until SIGTERM/SIGINT, then stops accepting
+port 0). `run(app, address)` serves until SIGTERM/SIGINT, then stops accepting
 calls, lets in-flight calls finish (up to SHUTDOWN_GRACE_SECONDS) and closes
-the database pool.
+the database pool. `payment-service serve` runs it in one process or in several
+(workers.py).
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from ...bootstrap import App, bootstrap, key_refresher
-from ...config import Settings
+from ...bootstrap import App, key_refresher
 from ...gen.payment.v1 import events_pb2, events_pb2_grpc, payment_pb2_grpc, webhook_pb2, webhook_pb2_grpc
 from ...gen.payment.v1 import payment_pb2 as pb
 from ...observability import metrics
@@ -151,8 +151,3 @@ def _serve_metrics(app: App) -> Callable[[], None]:
     except OSError as exc:
         log.error("cannot serve metrics", extra={"port": port, "error": str(exc)})
         return lambda: None
-
-
-def serve(settings: Settings) -> None:
-    app = bootstrap(settings)
-    asyncio.run(run(app, f"{settings.grpc_host}:{settings.grpc_port}"))

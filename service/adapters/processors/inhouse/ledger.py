@@ -23,6 +23,12 @@ class LedgerTransaction(Protocol):
 
     async def save_result(self, key: str, result: Mapping[str, Any]) -> None: ...
 
+    async def add_payment_once(self, key: str, fingerprint: str, payment: LedgerPayment,
+                               result: Mapping[str, Any]) -> StoredResult | None:
+        """claim_key, add_payment and save_result at once (one statement in PostgreSQL): None when
+        done, else (nothing written) the result stored for ``key`` by an earlier call."""
+        ...
+
     async def payment(self, reference: str, *, lock: bool = True) -> LedgerPayment | None:
         """The payment, locked against concurrent changes until commit when ``lock``."""
         ...

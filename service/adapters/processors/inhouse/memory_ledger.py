@@ -29,6 +29,14 @@ class _MemoryTransaction:
     async def save_result(self, key: str, result: Mapping[str, Any]) -> None:
         self._keys[key] = dataclasses.replace(self._keys[key], result=dict(result))
 
+    async def add_payment_once(self, key: str, fingerprint: str, payment: LedgerPayment,
+                               result: Mapping[str, Any]) -> StoredResult | None:
+        stored = await self.claim_key(key, fingerprint)
+        if stored is None:
+            await self.add_payment(payment)
+            await self.save_result(key, result)
+        return stored
+
     async def payment(self, reference: str, *, lock: bool = True) -> LedgerPayment | None:
         return self._payments.get(reference) or self._ledger.payments.get(reference)
 

@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -59,6 +59,23 @@ class _PostgresTransaction:
     async def save_result(self, key: str, result: Mapping[str, Any]) -> None:
         keys = inhouse_idempotency_keys
         await self._connection.execute(update(keys).where(keys.c.key == key).values(result=dict(result)))
+
+    async def add_payment_once(self, key: str, fingerprint: str, payment: LedgerPayment,
+                               result: Mapping[str, Any]) -> StoredResult | None:
+        # WITH claimed AS (INSERT key ... ON CONFLICT DO NOTHING RETURNING key)
+        # INSERT INTO inhouse_payments SELECT <values> FROM claimed: a key claimed before (a
+        # concurrent claim waits for the first transaction to end) makes claimed empty, and then
+        # nothing is written.
+        keys = inhouse_idempotency_keys
+        claimed = (pg_insert(keys).values(key=key, fingerprint=fingerprint, result=dict(result))
+                   .on_conflict_do_nothing(index_elements=[keys.c.key]).returning(keys.c.key).cte("claimed"))
+        values = _payment_values(payment)
+        row = select(*[literal(value, inhouse_payments.c[name].type).label(name) for name, value in values.items()]
+                     ).select_from(claimed)
+        added = insert(inhouse_payments).from_select(list(values), row).returning(inhouse_payments.c.reference)
+        if (await self._connection.execute(added)).first() is not None:
+            return None
+        return await self.stored_result(key)
 
     async def payment(self, reference: str, *, lock: bool = True) -> LedgerPayment | None:
         query = select(inhouse_payments).where(inhouse_payments.c.reference == reference)

@@ -91,9 +91,14 @@ class InHouseProcessor:
             payment_method=method.token,
             capture=request.capture,
         )
-        return await self._execute(
-            idempotency_key, fingerprint, lambda tx: self._authorize(tx, request, currency, method)
-        )
+        _check_key(idempotency_key)
+        payment, outcome = _authorization(request, currency, method)
+        async with self.ledger.transaction() as tx:  # the key, the payment and the result: one statement
+            stored = await tx.add_payment_once(idempotency_key, fingerprint, payment, outcome.result)
+        if stored is not None:
+            _check_same_request(idempotency_key, stored, fingerprint)
+            outcome = _Outcome(stored.result)
+        return self._answer(outcome)
 
     async def capture(self, reference: str, amount: int, *, idempotency_key: str) -> ProcessorPayment:
         fingerprint = codec.fingerprint("capture", reference=reference, amount=amount)
@@ -176,40 +181,15 @@ class InHouseProcessor:
             else:
                 _check_same_request(key, stored, fingerprint)
                 outcome = _Outcome(stored.result)
+        return self._answer(outcome)
+
+    @staticmethod
+    def _answer(outcome: _Outcome) -> Any:
         if outcome.answer_lost:
             raise ProcessorOutcomeUnknown("in-house processor: the answer was lost (simulated timeout)")
         return decode(outcome.result)
 
     # ---- the operations, inside a ledger transaction ----
-
-    async def _authorize(
-        self, tx: LedgerTransaction, request: AuthorizeRequest, currency: str, method: SimulatedMethod
-    ) -> _Outcome:
-        fault = method.fault("authorize")
-        _raise_if_unavailable(fault)
-        payment = LedgerPayment(
-            reference=_new_reference(),
-            merchant_id=request.merchant_id,
-            payment_id=request.payment_id,
-            amount=request.amount,
-            currency=currency,
-            payment_method=method.token,
-            status=ProcessorStatus.AUTHORIZED,
-        )
-        if method.decline_code:
-            payment = dataclasses.replace(
-                payment,
-                status=ProcessorStatus.FAILED,
-                failure_code=method.decline_code,
-                failure_message=method.decline_message,
-            )
-        elif request.capture:
-            payment = dataclasses.replace(
-                payment, status=ProcessorStatus.CAPTURED, amount_captured=request.amount
-            )
-        await tx.add_payment(payment)
-        result = decline_result(payment) if method.decline_code else payment_result(payment)
-        return _Outcome(result, answer_lost=fault is Fault.ANSWER_LOST)
 
     async def _capture(self, tx: LedgerTransaction, reference: str, amount: int) -> _Outcome:
         payment = await _locked_payment(tx, reference)
@@ -302,3 +282,29 @@ def _expect_status(payment: LedgerPayment, status: ProcessorStatus, verb: str) -
 def _raise_if_unavailable(fault: Fault | None) -> None:
     if fault is Fault.UNAVAILABLE:
         raise ProcessorUnavailable("in-house processor unavailable (simulated); nothing was recorded")
+
+
+def _authorization(request: AuthorizeRequest, currency: str, method: SimulatedMethod) -> tuple[LedgerPayment, _Outcome]:
+    """What an authorization records and answers (nothing written yet; an unavailable method raises)."""
+    fault = method.fault("authorize")
+    _raise_if_unavailable(fault)
+    payment = LedgerPayment(
+        reference=_new_reference(),
+        merchant_id=request.merchant_id,
+        payment_id=request.payment_id,
+        amount=request.amount,
+        currency=currency,
+        payment_method=method.token,
+        status=ProcessorStatus.AUTHORIZED,
+    )
+    if method.decline_code:
+        payment = dataclasses.replace(
+            payment,
+            status=ProcessorStatus.FAILED,
+            failure_code=method.decline_code,
+            failure_message=method.decline_message,
+        )
+    elif request.capture:
+        payment = dataclasses.replace(payment, status=ProcessorStatus.CAPTURED, amount_captured=request.amount)
+    result = decline_result(payment) if method.decline_code else payment_result(payment)
+    return payment, _Outcome(result, answer_lost=fault is Fault.ANSWER_LOST)
