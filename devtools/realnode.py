@@ -126,7 +126,7 @@ class RealNode:
         allocates here, so the node gets the bridge's; bridged packets must pass through iptables."""
         tool = self.cluster.tools_bin / "kube-router"
         if not tool.exists():
-            raise RealNodeError(f"{tool} missing (make setup: scripts/setup.d/35-kube-router.sh)")
+            raise RealNodeError(f"{tool} missing (REAL_NETWORK_POLICY=1 make setup: scripts/setup.d/35-kube-router.sh)")
         Path("/proc/sys/net/bridge/bridge-nf-call-iptables").write_text("1\n")
         self.cluster.kubectl("patch", "node", NODE_NAME, "-p",
                              json.dumps({"spec": {"podCIDR": POD_CIDR, "podCIDRs": [POD_CIDR]}}))
