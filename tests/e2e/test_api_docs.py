@@ -45,3 +45,14 @@ def test_docs_paths_outside_the_served_files_are_not_found_and_other_methods_ref
     assert httpx.get(f"{stack.rest}/docs/swagger-ui/nothing.js", timeout=15).status_code == 404
     refused = httpx.post(f"{stack.rest}/openapi.json", content=b"{}", timeout=15)
     assert refused.status_code == 405 and refused.headers["allow"] == "GET, HEAD"
+
+
+def test_make_run_prints_the_api_docs_urls_and_they_answer(stack, capsys):
+    from devtools.__main__ import _print_urls
+
+    _print_urls(stack.local, stack.env)
+    printed = capsys.readouterr().out
+    docs, openapi = stack.local.urls["api_docs"], stack.local.urls["openapi"]
+    assert f"API docs  {docs}" in printed and openapi in printed
+    assert httpx.get(docs, timeout=15).status_code == 200
+    assert httpx.get(openapi, timeout=15).json()["info"]["title"] == "Payment API"
