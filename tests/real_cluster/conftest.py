@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from devtools.realnode import BRIDGE
+
 REPO = Path(__file__).resolve().parents[2]
 RELEASE = "payment"
 NAMESPACE = "payment-real"
@@ -67,6 +69,13 @@ def containers_refused() -> str | None:
     probe = subprocess.run(["unshare", "--net", "--pid", "--mount", "--fork", "true"], capture_output=True, text=True)
     if probe.returncode != 0:
         return f"the kernel refuses new namespaces: {probe.stderr.strip()}"
+    # One real node per machine (its bridge, pod range and CoreDNS address are fixed). On a shared
+    # machine another checkout's `make test` may hold it; CI runs one suite, so there it is a failure.
+    if Path("/sys/class/net", BRIDGE).exists():
+        message = f"another real node runs on this machine (bridge {BRIDGE} exists): one at a time"
+        if IN_CI:
+            pytest.fail(message)
+        return message
     return None
 
 
