@@ -18,6 +18,8 @@ import re
 import sys
 from datetime import UTC, datetime
 
+from .cards import luhn_valid
+
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 trace_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("trace_id", default="")
 
@@ -28,17 +30,9 @@ _KEY_DETAIL = re.compile(r"(Key \([^)]*\))=\([^\n]*?\)( already exists| is not p
 _PAN = re.compile(r"(?<![\w-])\d(?:[ -]?\d){12,18}(?![\w-])")
 
 
-def _luhn_valid(digits: str) -> bool:
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = int(char) * (2 if index % 2 else 1)
-        total += value - 9 if value > 9 else value
-    return total % 10 == 0
-
-
 def _pan(match: re.Match[str]) -> str:
     digits = re.sub(r"[ -]", "", match.group())
-    return "[redacted card number]" if _luhn_valid(digits) else match.group()
+    return "[redacted card number]" if luhn_valid(digits) else match.group()
 
 
 def redact(text: str) -> str:

@@ -18,22 +18,14 @@ from __future__ import annotations
 
 import re
 
+from common.cards import luhn_valid
+
 from ..domain.errors import InvalidArgument
 
 _DIGIT_GROUPS = re.compile(r"\d+(?:[ -]\d+)*")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 PAN_LENGTHS = range(13, 20)
-
-
-def luhn_valid(digits: str) -> bool:
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = int(char)
-        if index % 2:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
 
 
 def contains_pan(text: str) -> bool:

@@ -157,7 +157,7 @@ def cycles(graph: dict[str, list[str]]) -> list[list[str]]:
 ARROWS = {
     "service": set(),  # the package itself, empty
     "service.domain": set(),
-    "service.service_layer": {"service.domain"},
+    "service.service_layer": {"service.domain", "common"},
     "service.config": {"service.domain", "common"},
     "service.observability": {"service.domain", "service.config", "common"},
     "service.adapters": {"service.domain", "service.service_layer", "service.config", "service.observability",
