@@ -128,7 +128,11 @@ def check_order_and_signatures(receiver: Receiver, secret: str) -> dict:
 async def test_a_receiver_that_fails_then_goes_down_then_returns_gets_every_event_in_order(service, workers, key,
                                                                                            record):
     failing = 6
-    receiver = Receiver(answer=lambda n: 500 if n < failing else 200)
+    outage = {"over": False}
+    # 6 failures, 3 successes, then the receiver is down until the test brings it back: first it hangs
+    # up on every request, then (stopped) it refuses connections. Deciding the outage in the receiver,
+    # not by when the test notices, keeps a fast worker from delivering everything before it starts.
+    receiver = Receiver(answer=lambda n: 500 if n < failing else 200 if n < failing + 3 or outage["over"] else 0)
     created = await service.events.CreateWebhookEndpoint(
         epb.CreateWebhookEndpointRequest(url=receiver.url, description="test receiver"), metadata=auth(key))
     secret, endpoint_id = created.secret, created.endpoint.endpoint_id
@@ -137,8 +141,10 @@ async def test_a_receiver_that_fails_then_goes_down_then_returns_gets_every_even
     payments = await make_payments(service, key, 10)
     want = len(payments) * EVENTS_PER_PAYMENT
     await wait_for(lambda: len(receiver.receipts) >= failing + 3, 60, "the first failures")
+    await wait_for(lambda: receiver.hung_up > 0, 60, "a request during the outage")
     receiver.stop()  # down for a while: connection refused
     await asyncio.sleep(3)
+    outage["over"] = True
     receiver.start()  # back, same port
     await wait_for(lambda: len(receiver.acknowledged()) >= want, 120, "every event acknowledged")
 
@@ -160,7 +166,7 @@ async def test_a_receiver_that_fails_then_goes_down_then_returns_gets_every_even
     record("webhooks: receiver 500 x6, then down 3 s, then up; 1 worker", events_produced=want,
            delivered=len(acknowledged), lost=want - len(acknowledged), retried=outcomes.count("retry"),
            received_more_than_once=len(repeats), repeats_after_ack=repeats_after_ack, **checks,
-           attempts_listed=len(attempts))
+           attempts_listed=len(attempts), hung_up=receiver.hung_up)
     assert len(acknowledged) == want and checks == {"bad_signatures": 0, "out_of_order": 0}
     assert repeats_after_ack == 0  # duplicates only as retries of unacknowledged attempts
     assert outcomes.count("delivered") == want
