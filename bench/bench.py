@@ -61,15 +61,45 @@ class Bench:
 
     # ---- phases -----------------------------------------------------------
 
+    def components(self, service: int) -> dict[str, list[int]]:
+        """The processes whose CPU a phase accounts for, by part of the stack."""
+        named = {child.name: child.popen.pid for child in self.stack.children}
+        postmaster = self.stack.postgres.postmaster_pid() if self.stack.postgres else None
+        parts = {"service": loadgen.process_tree(service), "envoy": [named["envoy"]],
+                 "edge_validator": [named["edge-validator"]], "redis": [named["redis"]] if "redis" in named else [],
+                 "postgres": loadgen.process_tree(postmaster) if postmaster else []}
+        parts["other_stack"] = [pid for name, pid in named.items()
+                                if name not in ("envoy", "edge-validator", "redis", "payment-service")]
+        return parts
+
     def timed(self, name: str, measure, pids: list[int] | None = None) -> None:
-        pids = pids if pids is not None else loadgen.process_tree(self.service)
-        before = loadgen.cpu_seconds(pids)
+        """Run one phase; record its rate, latency, and the CPU each part of the machine spent per request.
+
+        `service_cpu_ms_per_request` is the server under test (its supervisor and workers);
+        `cpu_ms_per_request` splits the rest: Envoy, the edge validator, Redis, PostgreSQL (every
+        backend), the load generator (wrk/ghz, this process's children) and the whole machine
+        (/proc/stat: every process on it, other sessions' included); `machine_busy_cores` is how
+        many of the cores were busy on average, so a phase that could not have used a core more
+        shows it.
+        """
+        service = pids[0] if pids is not None else self.service
+        parts = self.components(service)
+        before = {part: loadgen.cpu_by_pid(members) for part, members in parts.items()}
+        machine, generator, started = loadgen.machine_cpu_seconds(), loadgen.children_cpu_seconds(), time.monotonic()
         load = measure()
-        cpu = loadgen.cpu_seconds(pids) - before
+        wall = time.monotonic() - started
+        machine, generator = loadgen.machine_cpu_seconds() - machine, loadgen.children_cpu_seconds() - generator
+        parts = self.components(service)  # postgres backends and workers started during the phase count too
+        spent = {part: loadgen.cpu_since(before[part], members) for part, members in parts.items()}
         sample = {"rps": round(load.rps, 1), "p50_ms": round(load.p50_ms, 2), "p99_ms": round(load.p99_ms, 2),
-                  "requests": load.requests, "failed": load.failed}
+                  "requests": load.requests, "failed": load.failed, "machine_busy_cores": round(machine / wall, 2)}
         if load.requests:
-            sample["service_cpu_ms_per_request"] = round(cpu * 1000 / load.requests, 3)
+            per = {part: round(seconds * 1000 / load.requests, 3) for part, seconds in spent.items()}
+            per["load_generator"] = round(generator * 1000 / load.requests, 3)
+            per["machine"] = round(machine * 1000 / load.requests, 3)
+            sample["service_cpu_ms_per_request"] = per.pop("service")
+            sample["cpu_ms_per_request"] = per
+            sample["service_share_of_machine_cpu"] = round(spent["service"] / machine, 3) if machine else None
         self.samples.setdefault(name, []).append(sample)
 
     def rest_create(self) -> loadgen.Load:
@@ -152,11 +182,17 @@ class Bench:
 
 def summarize(samples: list[dict]) -> dict:
     out = {"repetitions": samples}
-    for field in ("rps", "p50_ms", "p99_ms", "service_cpu_ms_per_request"):
-        values = [s[field] for s in samples if field in s]
+    for field in ("rps", "p50_ms", "p99_ms", "service_cpu_ms_per_request", "machine_busy_cores",
+                  "service_share_of_machine_cpu"):
+        values = [s[field] for s in samples if s.get(field) is not None]
         if values:
             out[field] = {"min": min(values), "median": round(statistics.median(values), 3),
                           "max": max(values)}
+    parts = {part for s in samples for part in s.get("cpu_ms_per_request", {})}
+    if parts:  # the median CPU of each part of the machine, per request
+        out["cpu_ms_per_request"] = {part: round(statistics.median(
+            [s["cpu_ms_per_request"][part] for s in samples if part in s.get("cpu_ms_per_request", {})]), 3)
+            for part in sorted(parts)}
     return out
 
 
