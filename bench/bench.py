@@ -57,6 +57,7 @@ class Bench:
         self.db = {"host": url.hostname, "port": str(url.port), "user": url.username,
                    "database": url.path.lstrip("/")}
         self.samples: dict[str, list[dict]] = {}
+        self.reply_size = 0  # set by _one_payment
         self.descriptors = loadgen.protoset(work / "protoset.pb")
 
     # ---- phases -----------------------------------------------------------
@@ -122,8 +123,21 @@ class Bench:
                            concurrency=CONCURRENCY, seconds=SECONDS, connections=GRPC_CONNECTIONS,
                            descriptors=self.descriptors)
 
-    def scaling(self, workers: int) -> None:
-        """Creates over gRPC to an extra server started with --workers N (same database and Redis)."""
+    def grpc_get(self, target: str, payment_id: str) -> loadgen.Load:
+        """GetPayment cache hits over native gRPC with h2load: the service's own CPU is nearly all
+        of the machine's (Redis and h2load cost a few percent of it), so the service is what
+        saturates, by design: the phase that can show what a second worker adds."""
+        from service.gen.payment.v1 import payment_pb2 as pb
+
+        return loadgen.h2load_grpc(target, path="/payment.v1.PaymentService/GetPayment",
+                                   message=pb.GetPaymentRequest(payment_id=payment_id).SerializeToString(),
+                                   expected_reply=self.reply_size, metadata={"authorization": f"Bearer {KEY}"},
+                                   concurrency=CONCURRENCY, seconds=SECONDS, connections=GRPC_CONNECTIONS)
+
+    def scaling(self, workers: int, payment_id: str) -> None:
+        """Creates over gRPC (ghz), then GetPayment cache hits (h2load), to an extra server started
+        with --workers N: the same database, Redis and cached payment; the worker count is the only
+        difference."""
         port = free_port()
         env = {**self.env, "GRPC_PORT": str(port), "METRICS_PORT": "0"}
         child = Child(f"payment-service-{workers}w", [str(pathlib.Path(sys.prefix) / "bin" / "payment-service"),
@@ -136,8 +150,10 @@ class Bench:
                 self.samples.setdefault(f"grpc_create_{workers}_workers", []).append({"error": str(exc)[:200]})
                 return
             time.sleep(1.0)  # every worker bound
-            self.timed(f"grpc_create_{workers}_workers", lambda: self.grpc_create(f"127.0.0.1:{port}"),
-                       loadgen.process_tree(child.popen.pid))
+            pids = loadgen.process_tree(child.popen.pid)
+            self.timed(f"grpc_create_{workers}_workers", lambda: self.grpc_create(f"127.0.0.1:{port}"), pids)
+            self.timed(f"grpc_get_cache_hit_{workers}_workers", lambda: self.grpc_get(f"127.0.0.1:{port}", payment_id),
+                       pids)
         finally:
             child.stop()
 
@@ -160,7 +176,7 @@ class Bench:
             self.limit("pgbench_insert", limits.INSERT_SCRIPT, "prepared")
             self.limit("pgbench_service_mimic", mimic, "simple")
             for workers in (1, 2):
-                self.scaling(workers)
+                self.scaling(workers, payment_id)
             loads.append(os.getloadavg()[0])
         pids = loadgen.process_tree(self.service)
         return {"mimic": {"transactions": len(captured.transactions), "statements": captured.statements},
@@ -172,12 +188,23 @@ class Bench:
         self.samples.setdefault(name, []).append({"rps": round(tps, 1)})
 
     def _one_payment(self) -> str:
+        """A payment for the GET phases, read once over gRPC so it is cached (and its reply's size known)."""
         import urllib.request
+
+        import grpc
+
+        from service.gen.payment.v1 import payment_pb2 as pb
+        from service.gen.payment.v1 import payment_pb2_grpc
 
         request = urllib.request.Request(f"{self.rest}/v1/payments", data=json.dumps(loadgen.CREATE_BODY).encode(),
                                          headers={**AUTH, "Content-Type": "application/json"}, method="POST")
         with urllib.request.urlopen(request, timeout=30) as reply:
-            return json.loads(reply.read())["payment"]["payment_id"]
+            payment_id = json.loads(reply.read())["payment"]["payment_id"]
+        with grpc.insecure_channel(self.direct) as channel:
+            read = payment_pb2_grpc.PaymentServiceStub(channel).GetPayment(
+                pb.GetPaymentRequest(payment_id=payment_id), metadata=(("authorization", f"Bearer {KEY}"),), timeout=30)
+        self.reply_size = 5 + read.ByteSize()  # the gRPC frame of the OK reply: a flag byte, a length, the message
+        return payment_id
 
 
 def summarize(samples: list[dict]) -> dict:
@@ -213,6 +240,8 @@ def ratios(phases: dict) -> dict:
         "rest_create_via_envoy / grpc_create_direct": ratio(median("rest_create_via_envoy"),
                                                              median("grpc_create_direct")),
         "grpc_create 2 workers / 1 worker": ratio(median("grpc_create_2_workers"), median("grpc_create_1_workers")),
+        "grpc_get_cache_hit 2 workers / 1 worker": ratio(median("grpc_get_cache_hit_2_workers"),
+                                                         median("grpc_get_cache_hit_1_workers")),
         "pgbench_service_mimic / pgbench_insert": ratio(median("pgbench_service_mimic"), median("pgbench_insert")),
     }
 
