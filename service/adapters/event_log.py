@@ -35,6 +35,8 @@ from ..domain.snapshot import to_snapshot
 from ..service_layer.audit import current_actor
 from ..service_layer.events import EventFilter, StoredEvent
 from .event_tables import event_positions, events
+from .hot_statements import APPEND_EVENTS
+from .pg import Transaction
 
 _POSITIONED = event_positions.join(events, events.c.event_id == event_positions.c.event_id)
 _COLUMNS = [event_positions.c.position, *[c for c in events.c if c.name != "id"]]
@@ -89,8 +91,8 @@ class SqlEventReader:
 class EventJournal:
     """Events staged by one transaction, written by ``flush`` just before commit."""
 
-    def __init__(self, connection: AsyncConnection) -> None:
-        self.connection = connection
+    def __init__(self, transaction: Transaction) -> None:
+        self.transaction = transaction
         self.rows: list[dict[str, Any]] = []
 
     def collect(self, payment: Payment) -> None:
@@ -114,25 +116,8 @@ class EventJournal:
         if not self.rows:
             return
         rows = [{**row, "n": n} for n, row in enumerate(self.rows)]
-        await self.connection.execute(_APPEND, {"rows": json.dumps(rows, default=_iso)})
+        await self.transaction.execute(APPEND_EVENTS, rows=json.dumps(rows, default=_iso))
         self.rows = []
-
-
-# One round trip (a prepared statement): the event rows and their queue rows.
-_APPEND = text("""
-WITH appended AS (
-  INSERT INTO events (event_id, merchant_id, type, payment_id, refund_id, dispute_id, sequence, data, actor,
-                      request_id, created_at)
-  SELECT r.event_id, r.merchant_id, r.type, r.payment_id, r.refund_id, r.dispute_id, r.sequence, r.data, r.actor,
-         r.request_id, r.created_at
-  FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(event_id text, merchant_id text, type text, payment_id text,
-       refund_id text, dispute_id text, sequence int, data jsonb, actor text, request_id text,
-       created_at timestamptz, n bigint)
-  ORDER BY r.n
-  RETURNING id, event_id
-)
-INSERT INTO event_queue (id, event_id) SELECT id, event_id FROM appended
-""")
 
 
 async def sequence(engine: AsyncEngine, *, wait: bool = False, limit: int = 5000) -> int:

@@ -1,4 +1,10 @@
-"""PostgreSQL adapters of the service-layer ports (SQLAlchemy Core on asyncpg)."""
+"""PostgreSQL adapters of the service-layer ports.
+
+A unit of work is one transaction driven by asyncpg on a connection of SQLAlchemy's pool (pg.py).
+The write path's statements (hot_statements.py: claim a key, add, lock, read and save a payment,
+complete a key, append events) are SQLAlchemy Core compiled once and run by asyncpg; the colder
+reads (lists, the reconciler's and auditor's walks) are SQLAlchemy Core on the same connection,
+inside the same transaction."""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, tuple_, update
+from sqlalchemy import and_, delete, func, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -14,8 +20,10 @@ from ..domain import errors
 from ..domain.model import Dispute, Payment, Refund, RefundStatus, Status, utcnow
 from ..domain.snapshot import from_plain, to_plain
 from ..service_layer.ports import Claim, ClaimKind, PageCursor, PaymentFilter
+from . import hot_statements as sql
 from .event_log import EventJournal, SqlEventReader
 from .event_tables import events
+from .pg import Transaction
 from .tables import disputes, idempotency_keys, payments, refunds, webhook_events
 from .webhook_store import SqlWebhookEndpoints
 
@@ -52,13 +60,16 @@ def _to_payment(row: Any, refund_rows: list[Any], dispute_rows: list[Any] = ()) 
 class SqlPaymentRepository:
     """Payments and their refunds; every write hands the payment's events to the journal."""
 
-    def __init__(self, connection: AsyncConnection, journal: EventJournal) -> None:
-        self.connection = connection
+    def __init__(self, transaction: Transaction, journal: EventJournal) -> None:
+        self.transaction = transaction
+        self.connection = transaction.connection
         self.journal = journal
 
     async def add(self, payment: Payment) -> None:
         payment.version = max(1, len(payment.events))
-        await self.connection.execute(payments.insert().values(**payment_row(payment)))
+        row = payment_row(payment)
+        row["version"] = payment.version
+        await self.transaction.execute(sql.INSERT_PAYMENT, **row)
         self.journal.collect(payment)
         for refund in payment.refunds:
             await self.connection.execute(refunds.insert().values(**refund_row(payment.payment_id, refund)))
@@ -70,11 +81,10 @@ class SqlPaymentRepository:
         ``for_update``, the row is locked by a statement of its own first. (Locking in the joined read
         would not do: a read that waited for the lock gets the payment row as it is now, but its
         children as they were when the statement started, so a refund just committed would be missed.)"""
-        mine = (payments.c.payment_id == payment_id, payments.c.merchant_id == merchant_id)
-        if for_update and (await self.connection.execute(
-                select(payments.c.version).where(*mine).with_for_update())).first() is None:
+        mine = {"payment_id": payment_id, "merchant_id": merchant_id}
+        if for_update and await self.transaction.fetchrow(sql.LOCK_PAYMENT, **mine) is None:
             return None
-        rows = (await self.connection.execute(_WITH_CHILDREN.where(*mine))).all()
+        rows = await self.transaction.fetch(sql.PAYMENT_WITH_CHILDREN, **mine)
         if not rows:
             return None
         return _from_joined(rows)
@@ -84,14 +94,9 @@ class SqlPaymentRepository:
         if not payment.events:
             payment._record("payment.updated")
         steps = len(payment.events)
-        values = payment_row(payment)
-        del values["payment_id"], values["merchant_id"], values["created_at"], values["version"]
-        result = await self.connection.execute(
-            update(payments)
-            .where(payments.c.payment_id == payment.payment_id, payments.c.version == payment.version)
-            .values(**values, version=payments.c.version + steps)
-        )
-        if result.rowcount != 1:
+        changed = await self.transaction.execute(sql.UPDATE_PAYMENT, **payment_row(payment),
+                                                 expected_version=payment.version, steps=steps)
+        if changed != 1:
             raise errors.ConcurrentUpdate(f"payment {payment.payment_id} changed concurrently; retry")
         payment.version += steps
         self.journal.collect(payment)
@@ -199,29 +204,21 @@ class SqlPaymentRepository:
         return grouped
 
 
-# The payment with its refunds and disputes in one round trip: one row per (refund, dispute) pair,
-# refund and dispute columns prefixed; a payment without either is one row of NULLs on that side.
-_REFUND_LABELS = [column.label(f"refund__{column.name}") for column in refunds.c]
-_DISPUTE_LABELS = [column.label(f"dispute__{column.name}") for column in disputes.c]
-_WITH_CHILDREN = (
-    select(payments, *_REFUND_LABELS, *_DISPUTE_LABELS)
-    .select_from(payments.outerjoin(refunds, refunds.c.payment_id == payments.c.payment_id)
-                 .outerjoin(disputes, disputes.c.payment_id == payments.c.payment_id))
-)
+_REFUND_NAMES = [(c.name, sql.REFUND_LABEL + c.name) for c in refunds.c]
+_DISPUTE_NAMES = [(c.name, sql.DISPUTE_LABEL + c.name) for c in disputes.c]
 
 
 def _from_joined(rows: list[Any]) -> Payment:
+    """The payment of sql.PAYMENT_WITH_CHILDREN's rows (asyncpg records, read by column name)."""
     found_refunds: dict[str, dict[str, Any]] = {}
     found_disputes: dict[str, dict[str, Any]] = {}
     for row in rows:
-        values = row._mapping
-        if values["refund__refund_id"] is not None:
-            found_refunds.setdefault(values["refund__refund_id"],
-                                     {c.name: values[f"refund__{c.name}"] for c in refunds.c})
-        if values["dispute__dispute_id"] is not None:
-            found_disputes.setdefault(values["dispute__dispute_id"],
-                                      {c.name: values[f"dispute__{c.name}"] for c in disputes.c})
-    payment_values = {c.name: rows[0]._mapping[c] for c in payments.c}
+        if row["refund__refund_id"] is not None:
+            found_refunds.setdefault(row["refund__refund_id"], {name: row[label] for name, label in _REFUND_NAMES})
+        if row["dispute__dispute_id"] is not None:
+            found_disputes.setdefault(row["dispute__dispute_id"],
+                                      {name: row[label] for name, label in _DISPUTE_NAMES})
+    payment_values = {name: rows[0][name] for name in sql.PAYMENT_COLUMNS}
     return payment_from_rows(
         payment_values,
         sorted(found_refunds.values(), key=lambda r: (r["created_at"], r["refund_id"])),
@@ -230,8 +227,9 @@ def _from_joined(rows: list[Any]) -> Payment:
 
 
 class SqlIdempotencyStore:
-    def __init__(self, connection: AsyncConnection) -> None:
-        self.connection = connection
+    def __init__(self, transaction: Transaction) -> None:
+        self.transaction = transaction
+        self.connection = transaction.connection
 
     async def claim(
         self,
@@ -248,59 +246,33 @@ class SqlIdempotencyStore:
         lease = now + timedelta(seconds=lease_seconds)
         # INSERT ... ON CONFLICT DO NOTHING is the atomic claim: of many
         # concurrent requests with one key, exactly one inserts the row.
-        inserted = await self.connection.execute(
-            insert(idempotency_keys)
-            .values(merchant_id=merchant_id, key=key, operation=operation, fingerprint=fingerprint,
-                    state="started", payment_id=payment_id, refund_id=refund_id, locked_until=lease,
-                    created_at=now)
-            .on_conflict_do_nothing(index_elements=["merchant_id", "key"])
-            .returning(idempotency_keys.c.key)
-        )
-        if inserted.first() is not None:
+        inserted = await self.transaction.fetchrow(
+            sql.CLAIM_KEY, merchant_id=merchant_id, key=key, operation=operation, fingerprint=fingerprint,
+            state="started", payment_id=payment_id, refund_id=refund_id, locked_until=lease, created_at=now)
+        if inserted is not None:
             return Claim(ClaimKind.NEW, payment_id, refund_id)
-        row = (
-            await self.connection.execute(
-                select(idempotency_keys)
-                .where(idempotency_keys.c.merchant_id == merchant_id, idempotency_keys.c.key == key)
-                .with_for_update()
-            )
-        ).one()
-        if row.operation != operation or row.fingerprint != fingerprint:
+        row = await self.transaction.fetchrow(sql.LOCK_KEY, merchant_id=merchant_id, key=key)
+        if row["operation"] != operation or row["fingerprint"] != fingerprint:
             raise errors.IdempotencyKeyReused(
                 "idempotency key was already used with different parameters; use a new key for a new request"
             )
-        if row.state == "completed":
-            return Claim(ClaimKind.REPLAY, row.payment_id, row.refund_id, row.response)
-        if row.locked_until > now:
+        if row["state"] == "completed":
+            return Claim(ClaimKind.REPLAY, row["payment_id"], row["refund_id"], row["response"])
+        if row["locked_until"] > now:
             raise errors.IdempotencyKeyInUse(
                 "a request with this idempotency key is still in progress; retry shortly"
             )
-        await self.connection.execute(
-            update(idempotency_keys)
-            .where(idempotency_keys.c.merchant_id == merchant_id, idempotency_keys.c.key == key)
-            .values(locked_until=lease)
-        )
-        return Claim(ClaimKind.RESUME, row.payment_id, row.refund_id)
+        await self.transaction.execute(sql.RENEW_KEY, merchant_id=merchant_id, key=key, locked_until=lease)
+        return Claim(ClaimKind.RESUME, row["payment_id"], row["refund_id"])
 
     async def complete(self, merchant_id: str, key: str, response: dict[str, Any]) -> None:
-        await self.connection.execute(
-            update(idempotency_keys)
-            .where(idempotency_keys.c.merchant_id == merchant_id, idempotency_keys.c.key == key)
-            .values(state="completed", response=response)
-        )
+        await self.transaction.execute(sql.COMPLETE_KEY, merchant_id=merchant_id, key=key, response=response)
 
     async def release(self, merchant_id: str, key: str) -> None:
-        await self.connection.execute(
-            update(idempotency_keys)
-            .where(idempotency_keys.c.merchant_id == merchant_id, idempotency_keys.c.key == key)
-            .values(locked_until=func.now())
-        )
+        await self.transaction.execute(sql.RELEASE_KEY, merchant_id=merchant_id, key=key)
 
     async def forget(self, merchant_id: str, key: str) -> None:
-        await self.connection.execute(
-            delete(idempotency_keys).where(idempotency_keys.c.merchant_id == merchant_id,
-                                           idempotency_keys.c.key == key)
-        )
+        await self.transaction.execute(sql.FORGET_KEY, merchant_id=merchant_id, key=key)
 
     async def prune(self, older_than: datetime) -> int:
         result = await self.connection.execute(
@@ -326,33 +298,32 @@ class SqlWebhookEvents:
 
 
 class SqlUnitOfWork:
-    """One database transaction; rolled back unless commit() is called."""
+    """One database transaction (pg.Transaction); rolled back unless commit() is called."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self.transaction: Transaction | None = None
         self.connection: AsyncConnection | None = None
 
     async def __aenter__(self) -> SqlUnitOfWork:
-        self.connection = await self.engine.connect()
-        await self.connection.begin()
-        self.journal = EventJournal(self.connection)
-        self.payments = SqlPaymentRepository(self.connection, self.journal)
-        self.events = SqlEventReader(self.connection)
-        self.endpoints = SqlWebhookEndpoints(self.connection)
-        self.idempotency = SqlIdempotencyStore(self.connection)
-        self.webhook_events = SqlWebhookEvents(self.connection)
+        self.transaction = transaction = await Transaction.begin(self.engine)
+        self.connection = connection = transaction.connection
+        self.journal = EventJournal(transaction)
+        self.payments = SqlPaymentRepository(transaction, self.journal)
+        self.events = SqlEventReader(connection)
+        self.endpoints = SqlWebhookEndpoints(connection)
+        self.idempotency = SqlIdempotencyStore(transaction)
+        self.webhook_events = SqlWebhookEvents(connection)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        assert self.connection is not None
+        assert self.transaction is not None
         try:
-            if self.connection.in_transaction():
-                await self.connection.rollback()
+            await self.transaction.close()
         finally:
-            await self.connection.close()
-            self.connection = None
+            self.transaction = self.connection = None
 
     async def commit(self) -> None:
-        assert self.connection is not None
+        assert self.transaction is not None
         await self.journal.flush()
-        await self.connection.commit()
+        await self.transaction.commit()
