@@ -57,19 +57,50 @@ class Bench:
         self.db = {"host": url.hostname, "port": str(url.port), "user": url.username,
                    "database": url.path.lstrip("/")}
         self.samples: dict[str, list[dict]] = {}
+        self.reply_size = 0  # set by _one_payment
         self.descriptors = loadgen.protoset(work / "protoset.pb")
 
     # ---- phases -----------------------------------------------------------
 
+    def components(self, service: int) -> dict[str, list[int]]:
+        """The processes whose CPU a phase accounts for, by part of the stack."""
+        named = {child.name: child.popen.pid for child in self.stack.children}
+        postmaster = self.stack.postgres.postmaster_pid() if self.stack.postgres else None
+        parts = {"service": loadgen.process_tree(service), "envoy": [named["envoy"]],
+                 "edge_validator": [named["edge-validator"]], "redis": [named["redis"]] if "redis" in named else [],
+                 "postgres": loadgen.process_tree(postmaster) if postmaster else []}
+        parts["other_stack"] = [pid for name, pid in named.items()
+                                if name not in ("envoy", "edge-validator", "redis", "payment-service")]
+        return parts
+
     def timed(self, name: str, measure, pids: list[int] | None = None) -> None:
-        pids = pids if pids is not None else loadgen.process_tree(self.service)
-        before = loadgen.cpu_seconds(pids)
+        """Run one phase; record its rate, latency, and the CPU each part of the machine spent per request.
+
+        `service_cpu_ms_per_request` is the server under test (its supervisor and workers);
+        `cpu_ms_per_request` splits the rest: Envoy, the edge validator, Redis, PostgreSQL (every
+        backend), the load generator (wrk/ghz, this process's children) and the whole machine
+        (/proc/stat: every process on it, other sessions' included); `machine_busy_cores` is how
+        many of the cores were busy on average, so a phase that could not have used a core more
+        shows it.
+        """
+        service = pids[0] if pids is not None else self.service
+        parts = self.components(service)
+        before = {part: loadgen.cpu_by_pid(members) for part, members in parts.items()}
+        machine, generator, started = loadgen.machine_cpu_seconds(), loadgen.children_cpu_seconds(), time.monotonic()
         load = measure()
-        cpu = loadgen.cpu_seconds(pids) - before
+        wall = time.monotonic() - started
+        machine, generator = loadgen.machine_cpu_seconds() - machine, loadgen.children_cpu_seconds() - generator
+        parts = self.components(service)  # postgres backends and workers started during the phase count too
+        spent = {part: loadgen.cpu_since(before[part], members) for part, members in parts.items()}
         sample = {"rps": round(load.rps, 1), "p50_ms": round(load.p50_ms, 2), "p99_ms": round(load.p99_ms, 2),
-                  "requests": load.requests, "failed": load.failed}
+                  "requests": load.requests, "failed": load.failed, "machine_busy_cores": round(machine / wall, 2)}
         if load.requests:
-            sample["service_cpu_ms_per_request"] = round(cpu * 1000 / load.requests, 3)
+            per = {part: round(seconds * 1000 / load.requests, 3) for part, seconds in spent.items()}
+            per["load_generator"] = round(generator * 1000 / load.requests, 3)
+            per["machine"] = round(machine * 1000 / load.requests, 3)
+            sample["service_cpu_ms_per_request"] = per.pop("service")
+            sample["cpu_ms_per_request"] = per
+            sample["service_share_of_machine_cpu"] = round(spent["service"] / machine, 3) if machine else None
         self.samples.setdefault(name, []).append(sample)
 
     def rest_create(self) -> loadgen.Load:
@@ -92,8 +123,21 @@ class Bench:
                            concurrency=CONCURRENCY, seconds=SECONDS, connections=GRPC_CONNECTIONS,
                            descriptors=self.descriptors)
 
-    def scaling(self, workers: int) -> None:
-        """Creates over gRPC to an extra server started with --workers N (same database and Redis)."""
+    def grpc_get(self, target: str, payment_id: str) -> loadgen.Load:
+        """GetPayment cache hits over native gRPC with h2load: the service's own CPU is nearly all
+        of the machine's (Redis and h2load cost a few percent of it), so the service is what
+        saturates, by design: the phase that can show what a second worker adds."""
+        from service.gen.payment.v1 import payment_pb2 as pb
+
+        return loadgen.h2load_grpc(target, path="/payment.v1.PaymentService/GetPayment",
+                                   message=pb.GetPaymentRequest(payment_id=payment_id).SerializeToString(),
+                                   expected_reply=self.reply_size, metadata={"authorization": f"Bearer {KEY}"},
+                                   concurrency=CONCURRENCY, seconds=SECONDS, connections=GRPC_CONNECTIONS)
+
+    def scaling(self, workers: int, payment_id: str) -> None:
+        """Creates over gRPC (ghz), then GetPayment cache hits (h2load), to an extra server started
+        with --workers N: the same database, Redis and cached payment; the worker count is the only
+        difference."""
         port = free_port()
         env = {**self.env, "GRPC_PORT": str(port), "METRICS_PORT": "0"}
         child = Child(f"payment-service-{workers}w", [str(pathlib.Path(sys.prefix) / "bin" / "payment-service"),
@@ -106,8 +150,10 @@ class Bench:
                 self.samples.setdefault(f"grpc_create_{workers}_workers", []).append({"error": str(exc)[:200]})
                 return
             time.sleep(1.0)  # every worker bound
-            self.timed(f"grpc_create_{workers}_workers", lambda: self.grpc_create(f"127.0.0.1:{port}"),
-                       loadgen.process_tree(child.popen.pid))
+            pids = loadgen.process_tree(child.popen.pid)
+            self.timed(f"grpc_create_{workers}_workers", lambda: self.grpc_create(f"127.0.0.1:{port}"), pids)
+            self.timed(f"grpc_get_cache_hit_{workers}_workers", lambda: self.grpc_get(f"127.0.0.1:{port}", payment_id),
+                       pids)
         finally:
             child.stop()
 
@@ -130,7 +176,7 @@ class Bench:
             self.limit("pgbench_insert", limits.INSERT_SCRIPT, "prepared")
             self.limit("pgbench_service_mimic", mimic, "simple")
             for workers in (1, 2):
-                self.scaling(workers)
+                self.scaling(workers, payment_id)
             loads.append(os.getloadavg()[0])
         pids = loadgen.process_tree(self.service)
         return {"mimic": {"transactions": len(captured.transactions), "statements": captured.statements},
@@ -142,21 +188,38 @@ class Bench:
         self.samples.setdefault(name, []).append({"rps": round(tps, 1)})
 
     def _one_payment(self) -> str:
+        """A payment for the GET phases, read once over gRPC so it is cached (and its reply's size known)."""
         import urllib.request
+
+        import grpc
+
+        from service.gen.payment.v1 import payment_pb2 as pb
+        from service.gen.payment.v1 import payment_pb2_grpc
 
         request = urllib.request.Request(f"{self.rest}/v1/payments", data=json.dumps(loadgen.CREATE_BODY).encode(),
                                          headers={**AUTH, "Content-Type": "application/json"}, method="POST")
         with urllib.request.urlopen(request, timeout=30) as reply:
-            return json.loads(reply.read())["payment"]["payment_id"]
+            payment_id = json.loads(reply.read())["payment"]["payment_id"]
+        with grpc.insecure_channel(self.direct) as channel:
+            read = payment_pb2_grpc.PaymentServiceStub(channel).GetPayment(
+                pb.GetPaymentRequest(payment_id=payment_id), metadata=(("authorization", f"Bearer {KEY}"),), timeout=30)
+        self.reply_size = 5 + read.ByteSize()  # the gRPC frame of the OK reply: a flag byte, a length, the message
+        return payment_id
 
 
 def summarize(samples: list[dict]) -> dict:
     out = {"repetitions": samples}
-    for field in ("rps", "p50_ms", "p99_ms", "service_cpu_ms_per_request"):
-        values = [s[field] for s in samples if field in s]
+    for field in ("rps", "p50_ms", "p99_ms", "service_cpu_ms_per_request", "machine_busy_cores",
+                  "service_share_of_machine_cpu"):
+        values = [s[field] for s in samples if s.get(field) is not None]
         if values:
             out[field] = {"min": min(values), "median": round(statistics.median(values), 3),
                           "max": max(values)}
+    parts = {part for s in samples for part in s.get("cpu_ms_per_request", {})}
+    if parts:  # the median CPU of each part of the machine, per request
+        out["cpu_ms_per_request"] = {part: round(statistics.median(
+            [s["cpu_ms_per_request"][part] for s in samples if part in s.get("cpu_ms_per_request", {})]), 3)
+            for part in sorted(parts)}
     return out
 
 
@@ -177,6 +240,8 @@ def ratios(phases: dict) -> dict:
         "rest_create_via_envoy / grpc_create_direct": ratio(median("rest_create_via_envoy"),
                                                              median("grpc_create_direct")),
         "grpc_create 2 workers / 1 worker": ratio(median("grpc_create_2_workers"), median("grpc_create_1_workers")),
+        "grpc_get_cache_hit 2 workers / 1 worker": ratio(median("grpc_get_cache_hit_2_workers"),
+                                                         median("grpc_get_cache_hit_1_workers")),
         "pgbench_service_mimic / pgbench_insert": ratio(median("pgbench_service_mimic"), median("pgbench_insert")),
     }
 

@@ -11,6 +11,8 @@ import dataclasses
 import json
 import os
 import pathlib
+import re
+import resource
 import subprocess
 import tempfile
 
@@ -118,6 +120,44 @@ def ghz(target: str, *, call: str, data: dict, metadata: dict, concurrency: int,
                 p99_ms=latency.get(99, 0) / 1e6, failed=out["count"] - ok - cut)
 
 
+def h2load_grpc(target: str, *, path: str, message: bytes, expected_reply: int, metadata: dict[str, str],
+                concurrency: int, seconds: float, connections: int) -> Load:
+    """One unary gRPC method called over and over by h2load (nghttp2, C): a load generator that
+    costs the machine a few times less CPU per call than ghz, for the phases that must leave the
+    cores to the service. h2load knows HTTP/2, not gRPC: a call counts as answered only if the
+    DATA bytes received add up to `expected_reply` (the gRPC-framed size of the OK reply) per
+    call, so an error status (trailers only, no message) cannot pass for a success. h2load reports
+    the mean and the slowest latency, not percentiles (`p50_ms` holds the mean, `p99_ms` the max)."""
+    framed = b"\x00" + len(message).to_bytes(4, "big") + message
+    with tempfile.NamedTemporaryFile("wb", suffix=".grpc", delete=False) as handle:
+        handle.write(framed)
+    headers = [arg for name, value in {"content-type": "application/grpc", "te": "trailers", **metadata}.items()
+               for arg in ("-H", f"{name}: {value}")]
+    try:
+        done = subprocess.run([_tool("h2load"), "-D", str(int(seconds)), "-c", str(connections),
+                               "-m", str(max(concurrency // connections, 1)), "-t", "1", "-d", handle.name,
+                               *headers, f"http://{target}{path}"], capture_output=True, text=True)
+    finally:
+        pathlib.Path(handle.name).unlink()
+    out = done.stdout
+    found = {name: re.search(pattern, out) for name, pattern in {
+        "done": r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded",
+        "time": r"finished in ([\d.]+)s",
+        "data": r"\((\d+)\) data",
+        "latency": r"time for request:\s+([\d.]+)(us|ms|s)\s+([\d.]+)(us|ms|s)\s+([\d.]+)(us|ms|s)"}.items()}
+    if done.returncode != 0 or not all(found.values()):
+        raise RuntimeError(f"h2load failed: {out[-500:]} {done.stderr[-500:]}")
+    succeeded = int(found["done"].group(2))
+    data = int(found["data"].group(1))
+    answered = min(succeeded, data // expected_reply) if expected_reply else 0
+    unit = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+    latency = found["latency"]
+    return Load(requests=answered, seconds=float(found["time"].group(1)),
+                p50_ms=float(latency.group(5)) * unit[latency.group(6)],
+                p99_ms=float(latency.group(3)) * unit[latency.group(4)],
+                failed=int(found["done"].group(1)) - answered)
+
+
 def _tool(name: str) -> str:
     found = find_tool(name)
     if found is None:
@@ -152,6 +192,29 @@ def cpu_seconds(pids: list[int]) -> float:
             continue
         total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
     return total / CLOCK_TICKS
+
+
+def cpu_by_pid(pids: list[int]) -> dict[int, float]:
+    """CPU seconds used so far by each of the processes (the ones already gone are left out)."""
+    return {pid: cpu_seconds([pid]) for pid in pids}
+
+
+def cpu_since(before: dict[int, float], pids: list[int]) -> float:
+    """CPU the processes used since `before` was taken (a process started since then: all of its CPU)."""
+    return sum(max(cpu_seconds([pid]) - before.get(pid, 0.0), 0.0) for pid in pids)
+
+
+def machine_cpu_seconds() -> float:
+    """CPU time every core of the machine has spent busy so far (/proc/stat: all but idle and iowait)."""
+    fields = [int(x) for x in pathlib.Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    busy = sum(fields[:8]) - fields[3] - fields[4]  # user nice system idle iowait irq softirq steal
+    return busy / CLOCK_TICKS
+
+
+def children_cpu_seconds() -> float:
+    """CPU time of this process's finished children (the load generators: wrk, ghz)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def rss_mib(pid: int) -> float:

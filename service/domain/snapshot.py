@@ -21,7 +21,7 @@ import enum
 import functools
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -60,13 +60,41 @@ def to_plain(value: Any, *, json: bool = False) -> Any:
 
 def from_plain(cls: type[T], data: Mapping[str, Any]) -> T:
     """The dataclass ``cls`` from plain values (the inverse of to_plain); keys it lacks are ignored."""
+    return cls(**{name: None if data[name] is None else convert(data[name])
+                  for name, convert in _readers(cls) if name in data})
+
+
+@functools.cache
+def _readers(cls: type) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
+    """(field name, converter of a non-None value) for each state field of ``cls``: the field
+    types are read once per class, not on every payment (the cache and the repository read many)."""
     hints = _hints(cls)
-    values = {
-        field.name: _value(hints[field.name], data[field.name])
-        for field in state_fields(cls)
-        if field.name in data
-    }
-    return cls(**values)
+    return tuple((field.name, _reader(hints[field.name])) for field in state_fields(cls))
+
+
+def _reader(hint: Any) -> Callable[[Any], Any]:
+    """What `_value(hint, value)` does to a value that is not None, decided once for the type."""
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):  # X | None
+        inner = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        return _reader(inner[0]) if len(inner) == 1 else functools.partial(_value, hint)
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        read = _reader(item)
+        return lambda value: [None if element is None else read(element) for element in value]
+    if origin is dict:
+        return dict
+    if dataclasses.is_dataclass(hint):
+        return functools.partial(from_plain, hint)
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return hint
+    if hint is datetime:
+        return lambda value: datetime.fromisoformat(value) if isinstance(value, str) else value
+    return _same
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def _value(hint: Any, value: Any) -> Any:

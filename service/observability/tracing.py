@@ -21,6 +21,7 @@ statement text, which holds bind placeholders, never values.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -99,7 +100,13 @@ def configure(settings: Settings) -> TracerProvider:
 
 
 def tracer() -> trace.Tracer:
-    return trace.get_tracer(INSTRUMENTATION)
+    return _tracer_of(trace.get_tracer_provider())
+
+
+@functools.lru_cache(maxsize=4)
+def _tracer_of(provider: trace.TracerProvider) -> trace.Tracer:
+    """The provider's tracer, made once (get_tracer builds a new instrumentation scope every call)."""
+    return provider.get_tracer(INSTRUMENTATION)
 
 
 def current_trace_id() -> str:
@@ -132,9 +139,20 @@ def end_server_span(span: trace.Span, code: grpc.StatusCode) -> None:
 
 @contextlib.contextmanager
 def client_span(name: str, attributes: Mapping[str, Any]) -> Iterator[trace.Span]:
-    """A child span for a call to a dependency; an exception marks it as failed."""
+    """A child span for a call to a dependency; an exception marks it as failed.
+
+    Under a dropped span (nothing exported) the span would be dropped too: none is started,
+    and the caller gets the non-recording INVALID_SPAN (its setters do nothing)."""
+    if not _recording():
+        yield trace.INVALID_SPAN
+        return
     with tracer().start_as_current_span(name, kind=SpanKind.CLIENT, attributes=dict(attributes)) as span:
         yield span
+
+
+def _recording() -> bool:
+    """True when a span started here would be recorded: under a recorded span, or as a root that is."""
+    return trace.get_current_span().is_recording() or _records_roots()
 
 
 # ---- SQL -------------------------------------------------------------------
@@ -156,9 +174,8 @@ def _operation(statement: str) -> str:
 
 
 def _before_execute(conn, cursor, statement: str, parameters, context, executemany: bool) -> None:
-    if not trace.get_current_span().is_recording():  # inside a dropped span (or none, with nothing exported)
-        if not _records_roots():
-            return
+    if not _recording():  # inside a dropped span (or none, with nothing exported)
+        return
     span = tracer().start_span(_operation(statement), kind=SpanKind.CLIENT, attributes={
         "db.system": "postgresql", "db.operation": _operation(statement), "db.statement": statement[:2000]})
     if context is not None:

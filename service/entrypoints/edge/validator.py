@@ -35,6 +35,7 @@ from google.rpc import code_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2_grpc
 
 from ...config import Settings
+from ..event_loop import event_loop_factory
 from .body_rules import BodyRules, Violation
 
 log = logging.getLogger("service.edge.validator")
@@ -109,5 +110,7 @@ async def run(address: str, descriptor: pathlib.Path) -> None:
 
 def serve(settings: Settings) -> None:
     descriptor = pathlib.Path(settings.edge_descriptor_path or REPO_DESCRIPTOR)
-    asyncio.run(run(f"{settings.edge_validator_host}:{settings.edge_validator_port}", descriptor))
+    # uvloop, as the payment service's workers: every REST body costs one Check call here.
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        runner.run(run(f"{settings.edge_validator_host}:{settings.edge_validator_port}", descriptor))
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -85,6 +86,32 @@ def record_outcome(method: str, request: Any, response: Any) -> None:
                                        payment.currency)
 
 
+class MethodSeries:
+    """The go-grpc-prometheus series of one method, looked up once (`labels()` costs a lock and a
+    tuple per call; a method's series never change)."""
+
+    def __init__(self, full_method: str) -> None:
+        service, _, method = full_method.lstrip("/").partition("/")
+        self.labels = {"grpc_type": UNARY, "grpc_service": service, "grpc_method": method}
+        self.started = metrics.GRPC_STARTED.labels(**self.labels)
+        self.received = metrics.GRPC_RECEIVED.labels(**self.labels)
+        self.sent = metrics.GRPC_SENT.labels(**self.labels)
+        self.seconds = metrics.GRPC_SECONDS.labels(**self.labels)
+        self._handled: dict[grpc.StatusCode, Any] = {}
+
+    def handled(self, code: grpc.StatusCode) -> Any:
+        series = self._handled.get(code)
+        if series is None:
+            series = self._handled[code] = metrics.GRPC_HANDLED.labels(**self.labels, grpc_code=code_label(code))
+        return series
+
+
+@functools.cache
+def series_of(full_method: str) -> MethodSeries:
+    """One MethodSeries per method name grpcio routed to a handler (a bounded set: the protos')."""
+    return MethodSeries(full_method)
+
+
 @dataclasses.dataclass
 class Call:
     """What is known about one RPC while it runs."""
@@ -98,22 +125,21 @@ class Call:
 
     @property
     def labels(self) -> dict[str, str]:
-        service, _, method = self.full_method.lstrip("/").partition("/")
-        return {"grpc_type": UNARY, "grpc_service": service, "grpc_method": method}
+        return series_of(self.full_method).labels
 
     @contextlib.asynccontextmanager
     async def observed(self, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
         request_id_var.set(self.metadata.get("x-request-id", ""))
         trace_id_var.set(trace_id_from_traceparent(self.metadata.get("traceparent", "")))
-        labels = self.labels
-        metrics.GRPC_STARTED.labels(**labels).inc()
+        series = series_of(self.full_method)
+        series.started.inc()
         started = time.perf_counter()
         error: BaseException | None = None
         with tracing.server_span(self.full_method, self.metadata) as span:
             try:
-                metrics.GRPC_RECEIVED.labels(**labels).inc()
+                series.received.inc()
                 yield
-                metrics.GRPC_SENT.labels(**labels).inc()
+                series.sent.inc()
             except BaseException as exc:
                 error = exc
                 raise
@@ -121,14 +147,16 @@ class Call:
                 code = final_code(context, error)
                 tracing.end_server_span(span, code)
                 elapsed = time.perf_counter() - started
-                metrics.GRPC_HANDLED.labels(**labels, grpc_code=code_label(code)).inc()
-                metrics.GRPC_SECONDS.labels(**labels).observe(elapsed)
+                series.handled(code).inc()
+                series.seconds.observe(elapsed)
                 self.log(code, elapsed)
 
     def log(self, code: grpc.StatusCode, elapsed: float) -> None:
         if self.full_method.startswith(_NOT_LOGGED):
             return
         level = logging.WARNING if code in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN) else logging.INFO
+        if not log.isEnabledFor(level):
+            return
         actor = current_actor()  # set by the servicer once the key is verified: its id, never the key
         log.log(level, "rpc", extra={"rpc": self.full_method, "grpc_code": code.name,
                                      "duration_ms": round(elapsed * 1000, 2),

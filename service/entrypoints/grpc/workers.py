@@ -34,6 +34,7 @@ from collections.abc import Callable
 from ...bootstrap import bootstrap
 from ...config import Settings
 from ...observability import worker_metrics
+from ..event_loop import event_loop_factory
 from .server import run
 
 log = logging.getLogger(__name__)
@@ -50,15 +51,6 @@ def usable_cpus() -> int:
 def worker_count(settings: Settings, requested: int | None) -> int:
     count = requested if requested is not None else settings.workers
     return count if count > 0 else usable_cpus()
-
-
-def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop when installed (a cheaper loop for grpc.aio's callbacks), else asyncio's own."""
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
 
 
 def serve(settings: Settings, workers: int | None = None) -> int:
