@@ -99,6 +99,10 @@ class Transaction:
         tag = await self._statement("execute", statement.sql, statement.args(values))
         return int(tag.rsplit(" ", 1)[-1]) if tag and tag[-1].isdigit() else 0
 
+    async def fetchval(self, sql: str, args: tuple[Any, ...]) -> Any:
+        """The first value of ``sql`` (a statement put together from Statements: hot_statements.combined)."""
+        return await self._statement("fetchval", sql, args)
+
     async def commit(self) -> None:
         await self._run("execute", "COMMIT", ())
         self._open = False
@@ -123,6 +127,10 @@ class Transaction:
             await self.connection.close()
 
     async def _statement(self, method: str, sql: str, args: tuple[Any, ...]) -> Any:
+        if not self._open:  # after commit() a statement begins the next transaction (as SQLAlchemy's autobegin)
+            await self._run("execute", "BEGIN", ())
+            self._open = True
+            self._dispatch.begin(self._sync)
         execution = _Execution()
         self._dispatch.before_cursor_execute(self._sync, None, sql, args, execution, False)
         result = await self._run(method, sql, args, execution)

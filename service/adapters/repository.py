@@ -66,10 +66,16 @@ class SqlPaymentRepository:
         self.journal = journal
 
     async def add(self, payment: Payment) -> None:
+        """Staged: the row goes with the events in the unit of work's last statement (unless the
+        payment already has refunds or disputes, whose rows need it first)."""
         payment.version = max(1, len(payment.events))
         row = payment_row(payment)
         row["version"] = payment.version
-        await self.transaction.execute(sql.INSERT_PAYMENT, **row)
+        if payment.refunds or payment.disputes:
+            await self.journal.flush()
+            await self.transaction.execute(sql.INSERT_PAYMENT, **row)
+        else:
+            self.journal.stage(sql.INSERT_PAYMENT, row)
         self.journal.collect(payment)
         for refund in payment.refunds:
             await self.connection.execute(refunds.insert().values(**refund_row(payment.payment_id, refund)))
@@ -81,6 +87,7 @@ class SqlPaymentRepository:
         ``for_update``, the row is locked by a statement of its own first. (Locking in the joined read
         would not do: a read that waited for the lock gets the payment row as it is now, but its
         children as they were when the statement started, so a refund just committed would be missed.)"""
+        await self.journal.flush()  # what this unit of work wrote is read back
         mine = {"payment_id": payment_id, "merchant_id": merchant_id}
         if for_update and await self.transaction.fetchrow(sql.LOCK_PAYMENT, **mine) is None:
             return None
@@ -90,14 +97,15 @@ class SqlPaymentRepository:
         return _from_joined(rows)
 
     async def save(self, payment: Payment) -> None:
-        """Write back the payment; its version grows by one per recorded event."""
+        """Write back the payment; its version grows by one per recorded event. Staged: the
+        UPDATE ... WHERE version goes with the events in the unit of work's last statement, which
+        raises ConcurrentUpdate (and so rolls everything back) if the version moved."""
         if not payment.events:
             payment._record("payment.updated")
         steps = len(payment.events)
-        changed = await self.transaction.execute(sql.UPDATE_PAYMENT, **payment_row(payment),
-                                                 expected_version=payment.version, steps=steps)
-        if changed != 1:
-            raise errors.ConcurrentUpdate(f"payment {payment.payment_id} changed concurrently; retry")
+        self.journal.stage(sql.UPDATE_PAYMENT, {**payment_row(payment), "expected_version": payment.version,
+                                                "steps": steps},
+                           must_change=f"payment {payment.payment_id} changed concurrently; retry")
         payment.version += steps
         self.journal.collect(payment)
         for refund in payment.refunds:
@@ -122,6 +130,7 @@ class SqlPaymentRepository:
     async def list(
         self, merchant_id: str, filters: PaymentFilter, after: PageCursor | None, limit: int
     ) -> list[Payment]:
+        await self.journal.flush()
         query = select(payments).where(payments.c.merchant_id == merchant_id)
         if filters.status is not None:
             query = query.where(payments.c.status == filters.status.value)
@@ -139,6 +148,7 @@ class SqlPaymentRepository:
                 for row in rows]
 
     async def awaiting_processor(self, older_than: datetime, limit: int) -> list[tuple[str, str]]:
+        await self.journal.flush()
         pending_refund = (
             select(refunds.c.payment_id).where(refunds.c.status == RefundStatus.PENDING.value,
                                                refunds.c.created_at < older_than)
@@ -154,6 +164,7 @@ class SqlPaymentRepository:
         return [(row.merchant_id, row.payment_id) for row in (await self.connection.execute(query)).all()]
 
     async def find_by_reference(self, processor: str, reference: str) -> tuple[str, str] | None:
+        await self.journal.flush()
         row = (await self.connection.execute(
             select(payments.c.merchant_id, payments.c.payment_id)
             .where(payments.c.processor == processor, payments.c.processor_reference == reference)
@@ -161,6 +172,7 @@ class SqlPaymentRepository:
         return (row.merchant_id, row.payment_id) if row else None
 
     async def requiring_review(self, limit: int) -> list[Payment]:
+        await self.journal.flush()
         query = (select(payments).where(payments.c.review_reason != "")
                  .order_by(payments.c.updated_at).limit(limit))
         rows = (await self.connection.execute(query)).all()
@@ -169,17 +181,20 @@ class SqlPaymentRepository:
         return [_to_payment(r, refunds_of.get(r.payment_id, []), disputes_of.get(r.payment_id, [])) for r in rows]
 
     async def count_requiring_review(self) -> int:
+        await self.journal.flush()
         query = select(func.count()).where(payments.c.review_reason != "")
         return (await self.connection.execute(query)).scalar() or 0
 
     async def history(self, payment_id: str) -> list[tuple[int, str, str]] | None:
         """(sequence, type, status after it) of the payment's events, oldest first (the auditor's view)."""
+        await self.journal.flush()
         query = (select(events.c.sequence, events.c.type, events.c.data["status"].astext.label("status"))
                  .where(events.c.payment_id == payment_id).order_by(events.c.sequence))
         return [(row.sequence, row.type, row.status) for row in (await self.connection.execute(query)).all()]
 
     async def all_ids(self, after: str, limit: int, merchants: tuple[str, ...] = ()) -> list[tuple[str, str]]:
         """(merchant_id, payment_id) of every payment, in payment id order (the auditor's walk)."""
+        await self.journal.flush()
         query = (select(payments.c.merchant_id, payments.c.payment_id).where(payments.c.payment_id > after)
                  .order_by(payments.c.payment_id).limit(limit))
         if merchants:
@@ -227,9 +242,12 @@ def _from_joined(rows: list[Any]) -> Payment:
 
 
 class SqlIdempotencyStore:
-    def __init__(self, transaction: Transaction) -> None:
+    """Keys; ``complete`` is staged with the unit of work's last statement (event_log.EventJournal)."""
+
+    def __init__(self, transaction: Transaction, journal: EventJournal) -> None:
         self.transaction = transaction
         self.connection = transaction.connection
+        self.journal = journal
 
     async def claim(
         self,
@@ -242,6 +260,7 @@ class SqlIdempotencyStore:
         refund_id: str,
         lease_seconds: float,
     ) -> Claim:
+        await self.journal.flush()
         now = utcnow()
         lease = now + timedelta(seconds=lease_seconds)
         # INSERT ... ON CONFLICT DO NOTHING is the atomic claim: of many
@@ -266,15 +285,18 @@ class SqlIdempotencyStore:
         return Claim(ClaimKind.RESUME, row["payment_id"], row["refund_id"])
 
     async def complete(self, merchant_id: str, key: str, response: dict[str, Any]) -> None:
-        await self.transaction.execute(sql.COMPLETE_KEY, merchant_id=merchant_id, key=key, response=response)
+        self.journal.stage(sql.COMPLETE_KEY, {"merchant_id": merchant_id, "key": key, "response": response})
 
     async def release(self, merchant_id: str, key: str) -> None:
+        await self.journal.flush()
         await self.transaction.execute(sql.RELEASE_KEY, merchant_id=merchant_id, key=key)
 
     async def forget(self, merchant_id: str, key: str) -> None:
+        await self.journal.flush()
         await self.transaction.execute(sql.FORGET_KEY, merchant_id=merchant_id, key=key)
 
     async def prune(self, older_than: datetime) -> int:
+        await self.journal.flush()
         result = await self.connection.execute(
             delete(idempotency_keys).where(idempotency_keys.c.created_at < older_than,
                                            idempotency_keys.c.state == "completed")
@@ -312,7 +334,7 @@ class SqlUnitOfWork:
         self.payments = SqlPaymentRepository(transaction, self.journal)
         self.events = SqlEventReader(connection)
         self.endpoints = SqlWebhookEndpoints(connection)
-        self.idempotency = SqlIdempotencyStore(transaction)
+        self.idempotency = SqlIdempotencyStore(transaction, self.journal)
         self.webhook_events = SqlWebhookEvents(connection)
         return self
 
