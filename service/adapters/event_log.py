@@ -4,9 +4,11 @@ Writing (``EventJournal``, owned by one unit of work): the payment repository
 hands it every payment it writes (``collect``); it turns the payment's
 recorded domain events into rows (id, sequence, snapshot, actor, request id,
 time) and ``flush`` inserts them, with one ``event_queue`` row each, just
-before COMMIT, in one statement. Writers take no lock
-beyond the payment row they already hold, so they never queue behind each
-other.
+before COMMIT, in one statement. The repository stages its last writes here
+too (a new payment's row, a saved payment's UPDATE ... WHERE version, a key's
+completion): they go in that same statement, so a settle ends with one
+statement and COMMIT. Writers take no lock beyond the payment row they already
+hold, so they never queue behind each other.
 
 Sequencing (``sequence``): ``sequence_events()`` runs one at a time (an
 advisory lock) and gives the queued events that are committed a ``position``,
@@ -29,12 +31,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from common.logs import request_id_var
 
+from ..domain import errors
 from ..domain.ids import new_event_id
 from ..domain.model import Payment, utcnow
 from ..domain.snapshot import to_snapshot
 from ..service_layer.audit import current_actor
 from ..service_layer.events import EventFilter, StoredEvent
 from .event_tables import event_positions, events
+from .hot_statements import combined
+from .pg import Statement, Transaction
 
 _POSITIONED = event_positions.join(events, events.c.event_id == event_positions.c.event_id)
 _COLUMNS = [event_positions.c.position, *[c for c in events.c if c.name != "id"]]
@@ -89,9 +94,16 @@ class SqlEventReader:
 class EventJournal:
     """Events staged by one transaction, written by ``flush`` just before commit."""
 
-    def __init__(self, connection: AsyncConnection) -> None:
-        self.connection = connection
+    def __init__(self, transaction: Transaction) -> None:
+        self.transaction = transaction
         self.rows: list[dict[str, Any]] = []
+        # Writes sent with the events: (statement, values, the ConcurrentUpdate message if it changes no row).
+        self.writes: list[tuple[Statement, dict[str, Any], str]] = []
+
+    def stage(self, statement: Statement, values: dict[str, Any], *, must_change: str = "") -> None:
+        """Send ``statement`` with the next flush, in the same statement as the events; with
+        ``must_change``, the flush raises ConcurrentUpdate(must_change) unless it changed one row."""
+        self.writes.append((statement, values, must_change))
 
     def collect(self, payment: Payment) -> None:
         """Take the payment's recorded events; its version is already the last event's sequence."""
@@ -110,29 +122,22 @@ class EventJournal:
         payment.events.clear()
 
     async def flush(self) -> None:
-        """Insert the staged events and queue them for the sequencer (same transaction)."""
-        if not self.rows:
+        """Send the staged writes, insert the events and queue them for the sequencer: one statement."""
+        if not self.rows and not self.writes:
             return
-        rows = [{**row, "n": n} for n, row in enumerate(self.rows)]
-        await self.connection.execute(_APPEND, {"rows": json.dumps(rows, default=_iso)})
-        self.rows = []
-
-
-# One round trip (a prepared statement): the event rows and their queue rows.
-_APPEND = text("""
-WITH appended AS (
-  INSERT INTO events (event_id, merchant_id, type, payment_id, refund_id, dispute_id, sequence, data, actor,
-                      request_id, created_at)
-  SELECT r.event_id, r.merchant_id, r.type, r.payment_id, r.refund_id, r.dispute_id, r.sequence, r.data, r.actor,
-         r.request_id, r.created_at
-  FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(event_id text, merchant_id text, type text, payment_id text,
-       refund_id text, dispute_id text, sequence int, data jsonb, actor text, request_id text,
-       created_at timestamptz, n bigint)
-  ORDER BY r.n
-  RETURNING id, event_id
-)
-INSERT INTO event_queue (id, event_id) SELECT id, event_id FROM appended
-""")
+        writes, self.writes = self.writes, []
+        args = [arg for statement, values, _ in writes for arg in statement.args(values)]
+        with_events = bool(self.rows)
+        if with_events:
+            rows = [{**row, "n": n} for n, row in enumerate(self.rows)]
+            args.append(json.dumps(rows, default=_iso))
+            self.rows = []
+        guards = tuple(n for n, (_, _, must_change) in enumerate(writes) if must_change)
+        sql = combined(tuple(statement for statement, _, _ in writes), with_events, guards)
+        changed = await self.transaction.fetchval(sql, tuple(args))
+        for (_, _, must_change), count in zip(writes, changed, strict=True):
+            if must_change and count != 1:
+                raise errors.ConcurrentUpdate(must_change)
 
 
 async def sequence(engine: AsyncEngine, *, wait: bool = False, limit: int = 5000) -> int:

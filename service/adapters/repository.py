@@ -1,4 +1,10 @@
-"""PostgreSQL adapters of the service-layer ports (SQLAlchemy Core on asyncpg)."""
+"""PostgreSQL adapters of the service-layer ports.
+
+A unit of work is one transaction driven by asyncpg on a connection of SQLAlchemy's pool (pg.py).
+The write path's statements (hot_statements.py: claim a key, add, lock, read and save a payment,
+complete a key, append events) are SQLAlchemy Core compiled once and run by asyncpg; the colder
+reads (lists, the reconciler's and auditor's walks) are SQLAlchemy Core on the same connection,
+inside the same transaction."""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, tuple_, update
+from sqlalchemy import and_, delete, func, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -14,8 +20,10 @@ from ..domain import errors
 from ..domain.model import Dispute, Payment, Refund, RefundStatus, Status, utcnow
 from ..domain.snapshot import from_plain, to_plain
 from ..service_layer.ports import Claim, ClaimKind, PageCursor, PaymentFilter
+from . import hot_statements as sql
 from .event_log import EventJournal, SqlEventReader
 from .event_tables import events
+from .pg import Transaction
 from .tables import disputes, idempotency_keys, payments, refunds, webhook_events
 from .webhook_store import SqlWebhookEndpoints
 
@@ -52,13 +60,22 @@ def _to_payment(row: Any, refund_rows: list[Any], dispute_rows: list[Any] = ()) 
 class SqlPaymentRepository:
     """Payments and their refunds; every write hands the payment's events to the journal."""
 
-    def __init__(self, connection: AsyncConnection, journal: EventJournal) -> None:
-        self.connection = connection
+    def __init__(self, transaction: Transaction, journal: EventJournal) -> None:
+        self.transaction = transaction
+        self.connection = transaction.connection
         self.journal = journal
 
     async def add(self, payment: Payment) -> None:
+        """Staged: the row goes with the events in the unit of work's last statement (unless the
+        payment already has refunds or disputes, whose rows need it first)."""
         payment.version = max(1, len(payment.events))
-        await self.connection.execute(payments.insert().values(**payment_row(payment)))
+        row = payment_row(payment)
+        row["version"] = payment.version
+        if payment.refunds or payment.disputes:
+            await self.journal.flush()
+            await self.transaction.execute(sql.INSERT_PAYMENT, **row)
+        else:
+            self.journal.stage(sql.INSERT_PAYMENT, row)
         self.journal.collect(payment)
         for refund in payment.refunds:
             await self.connection.execute(refunds.insert().values(**refund_row(payment.payment_id, refund)))
@@ -70,29 +87,25 @@ class SqlPaymentRepository:
         ``for_update``, the row is locked by a statement of its own first. (Locking in the joined read
         would not do: a read that waited for the lock gets the payment row as it is now, but its
         children as they were when the statement started, so a refund just committed would be missed.)"""
-        mine = (payments.c.payment_id == payment_id, payments.c.merchant_id == merchant_id)
-        if for_update and (await self.connection.execute(
-                select(payments.c.version).where(*mine).with_for_update())).first() is None:
+        await self.journal.flush()  # what this unit of work wrote is read back
+        mine = {"payment_id": payment_id, "merchant_id": merchant_id}
+        if for_update and await self.transaction.fetchrow(sql.LOCK_PAYMENT, **mine) is None:
             return None
-        rows = (await self.connection.execute(_WITH_CHILDREN.where(*mine))).all()
+        rows = await self.transaction.fetch(sql.PAYMENT_WITH_CHILDREN, **mine)
         if not rows:
             return None
         return _from_joined(rows)
 
     async def save(self, payment: Payment) -> None:
-        """Write back the payment; its version grows by one per recorded event."""
+        """Write back the payment; its version grows by one per recorded event. Staged: the
+        UPDATE ... WHERE version goes with the events in the unit of work's last statement, which
+        raises ConcurrentUpdate (and so rolls everything back) if the version moved."""
         if not payment.events:
             payment._record("payment.updated")
         steps = len(payment.events)
-        values = payment_row(payment)
-        del values["payment_id"], values["merchant_id"], values["created_at"], values["version"]
-        result = await self.connection.execute(
-            update(payments)
-            .where(payments.c.payment_id == payment.payment_id, payments.c.version == payment.version)
-            .values(**values, version=payments.c.version + steps)
-        )
-        if result.rowcount != 1:
-            raise errors.ConcurrentUpdate(f"payment {payment.payment_id} changed concurrently; retry")
+        self.journal.stage(sql.UPDATE_PAYMENT, {**payment_row(payment), "expected_version": payment.version,
+                                                "steps": steps},
+                           must_change=f"payment {payment.payment_id} changed concurrently; retry")
         payment.version += steps
         self.journal.collect(payment)
         for refund in payment.refunds:
@@ -117,6 +130,7 @@ class SqlPaymentRepository:
     async def list(
         self, merchant_id: str, filters: PaymentFilter, after: PageCursor | None, limit: int
     ) -> list[Payment]:
+        await self.journal.flush()
         query = select(payments).where(payments.c.merchant_id == merchant_id)
         if filters.status is not None:
             query = query.where(payments.c.status == filters.status.value)
@@ -134,6 +148,7 @@ class SqlPaymentRepository:
                 for row in rows]
 
     async def awaiting_processor(self, older_than: datetime, limit: int) -> list[tuple[str, str]]:
+        await self.journal.flush()
         pending_refund = (
             select(refunds.c.payment_id).where(refunds.c.status == RefundStatus.PENDING.value,
                                                refunds.c.created_at < older_than)
@@ -149,6 +164,7 @@ class SqlPaymentRepository:
         return [(row.merchant_id, row.payment_id) for row in (await self.connection.execute(query)).all()]
 
     async def find_by_reference(self, processor: str, reference: str) -> tuple[str, str] | None:
+        await self.journal.flush()
         row = (await self.connection.execute(
             select(payments.c.merchant_id, payments.c.payment_id)
             .where(payments.c.processor == processor, payments.c.processor_reference == reference)
@@ -156,6 +172,7 @@ class SqlPaymentRepository:
         return (row.merchant_id, row.payment_id) if row else None
 
     async def requiring_review(self, limit: int) -> list[Payment]:
+        await self.journal.flush()
         query = (select(payments).where(payments.c.review_reason != "")
                  .order_by(payments.c.updated_at).limit(limit))
         rows = (await self.connection.execute(query)).all()
@@ -164,17 +181,20 @@ class SqlPaymentRepository:
         return [_to_payment(r, refunds_of.get(r.payment_id, []), disputes_of.get(r.payment_id, [])) for r in rows]
 
     async def count_requiring_review(self) -> int:
+        await self.journal.flush()
         query = select(func.count()).where(payments.c.review_reason != "")
         return (await self.connection.execute(query)).scalar() or 0
 
     async def history(self, payment_id: str) -> list[tuple[int, str, str]] | None:
         """(sequence, type, status after it) of the payment's events, oldest first (the auditor's view)."""
+        await self.journal.flush()
         query = (select(events.c.sequence, events.c.type, events.c.data["status"].astext.label("status"))
                  .where(events.c.payment_id == payment_id).order_by(events.c.sequence))
         return [(row.sequence, row.type, row.status) for row in (await self.connection.execute(query)).all()]
 
     async def all_ids(self, after: str, limit: int, merchants: tuple[str, ...] = ()) -> list[tuple[str, str]]:
         """(merchant_id, payment_id) of every payment, in payment id order (the auditor's walk)."""
+        await self.journal.flush()
         query = (select(payments.c.merchant_id, payments.c.payment_id).where(payments.c.payment_id > after)
                  .order_by(payments.c.payment_id).limit(limit))
         if merchants:
@@ -199,29 +219,21 @@ class SqlPaymentRepository:
         return grouped
 
 
-# The payment with its refunds and disputes in one round trip: one row per (refund, dispute) pair,
-# refund and dispute columns prefixed; a payment without either is one row of NULLs on that side.
-_REFUND_LABELS = [column.label(f"refund__{column.name}") for column in refunds.c]
-_DISPUTE_LABELS = [column.label(f"dispute__{column.name}") for column in disputes.c]
-_WITH_CHILDREN = (
-    select(payments, *_REFUND_LABELS, *_DISPUTE_LABELS)
-    .select_from(payments.outerjoin(refunds, refunds.c.payment_id == payments.c.payment_id)
-                 .outerjoin(disputes, disputes.c.payment_id == payments.c.payment_id))
-)
+_REFUND_NAMES = [(c.name, sql.REFUND_LABEL + c.name) for c in refunds.c]
+_DISPUTE_NAMES = [(c.name, sql.DISPUTE_LABEL + c.name) for c in disputes.c]
 
 
 def _from_joined(rows: list[Any]) -> Payment:
+    """The payment of sql.PAYMENT_WITH_CHILDREN's rows (asyncpg records, read by column name)."""
     found_refunds: dict[str, dict[str, Any]] = {}
     found_disputes: dict[str, dict[str, Any]] = {}
     for row in rows:
-        values = row._mapping
-        if values["refund__refund_id"] is not None:
-            found_refunds.setdefault(values["refund__refund_id"],
-                                     {c.name: values[f"refund__{c.name}"] for c in refunds.c})
-        if values["dispute__dispute_id"] is not None:
-            found_disputes.setdefault(values["dispute__dispute_id"],
-                                      {c.name: values[f"dispute__{c.name}"] for c in disputes.c})
-    payment_values = {c.name: rows[0]._mapping[c] for c in payments.c}
+        if row["refund__refund_id"] is not None:
+            found_refunds.setdefault(row["refund__refund_id"], {name: row[label] for name, label in _REFUND_NAMES})
+        if row["dispute__dispute_id"] is not None:
+            found_disputes.setdefault(row["dispute__dispute_id"],
+                                      {name: row[label] for name, label in _DISPUTE_NAMES})
+    payment_values = {name: rows[0][name] for name in sql.PAYMENT_COLUMNS}
     return payment_from_rows(
         payment_values,
         sorted(found_refunds.values(), key=lambda r: (r["created_at"], r["refund_id"])),
@@ -230,8 +242,12 @@ def _from_joined(rows: list[Any]) -> Payment:
 
 
 class SqlIdempotencyStore:
-    def __init__(self, connection: AsyncConnection) -> None:
-        self.connection = connection
+    """Keys; ``complete`` is staged with the unit of work's last statement (event_log.EventJournal)."""
+
+    def __init__(self, transaction: Transaction, journal: EventJournal) -> None:
+        self.transaction = transaction
+        self.connection = transaction.connection
+        self.journal = journal
 
     async def claim(
         self,
@@ -244,65 +260,43 @@ class SqlIdempotencyStore:
         refund_id: str,
         lease_seconds: float,
     ) -> Claim:
+        await self.journal.flush()
         now = utcnow()
         lease = now + timedelta(seconds=lease_seconds)
         # INSERT ... ON CONFLICT DO NOTHING is the atomic claim: of many
         # concurrent requests with one key, exactly one inserts the row.
-        inserted = await self.connection.execute(
-            insert(idempotency_keys)
-            .values(merchant_id=merchant_id, key=key, operation=operation, fingerprint=fingerprint,
-                    state="started", payment_id=payment_id, refund_id=refund_id, locked_until=lease,
-                    created_at=now)
-            .on_conflict_do_nothing(index_elements=["merchant_id", "key"])
-            .returning(idempotency_keys.c.key)
-        )
-        if inserted.first() is not None:
+        inserted = await self.transaction.fetchrow(
+            sql.CLAIM_KEY, merchant_id=merchant_id, key=key, operation=operation, fingerprint=fingerprint,
+            state="started", payment_id=payment_id, refund_id=refund_id, locked_until=lease, created_at=now)
+        if inserted is not None:
             return Claim(ClaimKind.NEW, payment_id, refund_id)
-        row = (
-            await self.connection.execute(
-                select(idempotency_keys)
-                .where(idempotency_keys.c.merchant_id == merchant_id, idempotency_keys.c.key == key)
-                .with_for_update()
-            )
-        ).one()
-        if row.operation != operation or row.fingerprint != fingerprint:
+        row = await self.transaction.fetchrow(sql.LOCK_KEY, merchant_id=merchant_id, key=key)
+        if row["operation"] != operation or row["fingerprint"] != fingerprint:
             raise errors.IdempotencyKeyReused(
                 "idempotency key was already used with different parameters; use a new key for a new request"
             )
-        if row.state == "completed":
-            return Claim(ClaimKind.REPLAY, row.payment_id, row.refund_id, row.response)
-        if row.locked_until > now:
+        if row["state"] == "completed":
+            return Claim(ClaimKind.REPLAY, row["payment_id"], row["refund_id"], row["response"])
+        if row["locked_until"] > now:
             raise errors.IdempotencyKeyInUse(
                 "a request with this idempotency key is still in progress; retry shortly"
             )
-        await self.connection.execute(
-            update(idempotency_keys)
-            .where(idempotency_keys.c.merchant_id == merchant_id, idempotency_keys.c.key == key)
-            .values(locked_until=lease)
-        )
-        return Claim(ClaimKind.RESUME, row.payment_id, row.refund_id)
+        await self.transaction.execute(sql.RENEW_KEY, merchant_id=merchant_id, key=key, locked_until=lease)
+        return Claim(ClaimKind.RESUME, row["payment_id"], row["refund_id"])
 
     async def complete(self, merchant_id: str, key: str, response: dict[str, Any]) -> None:
-        await self.connection.execute(
-            update(idempotency_keys)
-            .where(idempotency_keys.c.merchant_id == merchant_id, idempotency_keys.c.key == key)
-            .values(state="completed", response=response)
-        )
+        self.journal.stage(sql.COMPLETE_KEY, {"merchant_id": merchant_id, "key": key, "response": response})
 
     async def release(self, merchant_id: str, key: str) -> None:
-        await self.connection.execute(
-            update(idempotency_keys)
-            .where(idempotency_keys.c.merchant_id == merchant_id, idempotency_keys.c.key == key)
-            .values(locked_until=func.now())
-        )
+        await self.journal.flush()
+        await self.transaction.execute(sql.RELEASE_KEY, merchant_id=merchant_id, key=key)
 
     async def forget(self, merchant_id: str, key: str) -> None:
-        await self.connection.execute(
-            delete(idempotency_keys).where(idempotency_keys.c.merchant_id == merchant_id,
-                                           idempotency_keys.c.key == key)
-        )
+        await self.journal.flush()
+        await self.transaction.execute(sql.FORGET_KEY, merchant_id=merchant_id, key=key)
 
     async def prune(self, older_than: datetime) -> int:
+        await self.journal.flush()
         result = await self.connection.execute(
             delete(idempotency_keys).where(idempotency_keys.c.created_at < older_than,
                                            idempotency_keys.c.state == "completed")
@@ -326,33 +320,32 @@ class SqlWebhookEvents:
 
 
 class SqlUnitOfWork:
-    """One database transaction; rolled back unless commit() is called."""
+    """One database transaction (pg.Transaction); rolled back unless commit() is called."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self.transaction: Transaction | None = None
         self.connection: AsyncConnection | None = None
 
     async def __aenter__(self) -> SqlUnitOfWork:
-        self.connection = await self.engine.connect()
-        await self.connection.begin()
-        self.journal = EventJournal(self.connection)
-        self.payments = SqlPaymentRepository(self.connection, self.journal)
-        self.events = SqlEventReader(self.connection)
-        self.endpoints = SqlWebhookEndpoints(self.connection)
-        self.idempotency = SqlIdempotencyStore(self.connection)
-        self.webhook_events = SqlWebhookEvents(self.connection)
+        self.transaction = transaction = await Transaction.begin(self.engine)
+        self.connection = connection = transaction.connection
+        self.journal = EventJournal(transaction)
+        self.payments = SqlPaymentRepository(transaction, self.journal)
+        self.events = SqlEventReader(connection)
+        self.endpoints = SqlWebhookEndpoints(connection)
+        self.idempotency = SqlIdempotencyStore(transaction, self.journal)
+        self.webhook_events = SqlWebhookEvents(connection)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        assert self.connection is not None
+        assert self.transaction is not None
         try:
-            if self.connection.in_transaction():
-                await self.connection.rollback()
+            await self.transaction.close()
         finally:
-            await self.connection.close()
-            self.connection = None
+            self.transaction = self.connection = None
 
     async def commit(self) -> None:
-        assert self.connection is not None
+        assert self.transaction is not None
         await self.journal.flush()
-        await self.connection.commit()
+        await self.transaction.commit()

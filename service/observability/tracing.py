@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -169,8 +170,16 @@ def instrument_engine(engine: AsyncEngine) -> None:
 
 
 def _operation(statement: str) -> str:
+    """The statement's verb; a WITH statement whose CTEs write is named by its first write (the
+    write path sends a new payment with its events as one statement: its span is an INSERT)."""
     words = statement.split(None, 1)
-    return words[0].upper() if words else "SQL"
+    verb = words[0].upper() if words else "SQL"
+    if verb == "WITH" and (write := _CTE_WRITE.search(statement)) is not None:
+        return write.group(1).upper()
+    return verb
+
+
+_CTE_WRITE = re.compile(r"\bAS\s*\(\s*(INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
 
 
 def _before_execute(conn, cursor, statement: str, parameters, context, executemany: bool) -> None:

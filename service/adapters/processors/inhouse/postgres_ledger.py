@@ -1,7 +1,9 @@
 """The in-house ledger in PostgreSQL: tables inhouse_* (service/adapters/tables.py, migration 0002).
 
 Several server processes, and a reconciler in another process, share it. Each
-ledger transaction is one short database transaction on its own connection.
+ledger transaction is one short database transaction on its own connection, driven by
+asyncpg (service/adapters/pg.py); the authorization, the hot call, is one statement
+compiled once (ADD_PAYMENT_ONCE), the rest SQLAlchemy Core inside the same transaction.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ import dataclasses
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, insert, literal, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import SQLAlchemyError
 
+from service.adapters.pg import Statement, Transaction
 from service.adapters.tables import inhouse_idempotency_keys, inhouse_payments, inhouse_refunds
 from service.domain.errors import ProcessorOutcomeUnknown, ProcessorUnavailable
 from service.domain.processor import ProcessorStatus
@@ -22,7 +25,7 @@ from service.domain.processor import ProcessorStatus
 from .records import LedgerPayment, LedgerRefund, StoredResult
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 # The one mapping between LedgerPayment and its row: same names, status stored as its value.
 _PAYMENT_FIELDS = tuple(field.name for field in dataclasses.fields(LedgerPayment))
@@ -37,11 +40,32 @@ def _payment_values(payment: LedgerPayment) -> dict[str, Any]:
     return {**dataclasses.asdict(payment), "status": payment.status.value}
 
 
+def _add_payment_once() -> Statement:
+    # WITH claimed AS (INSERT key ... ON CONFLICT DO NOTHING RETURNING key)
+    # INSERT INTO inhouse_payments SELECT <values> FROM claimed: a key claimed before (a
+    # concurrent claim waits for the first transaction to end) makes claimed empty, and then
+    # nothing is written.
+    keys = inhouse_idempotency_keys
+    claimed = (pg_insert(keys)
+               .values(key=bindparam("key", type_=keys.c.key.type),
+                       fingerprint=bindparam("fingerprint", type_=keys.c.fingerprint.type),
+                       result=bindparam("result", type_=keys.c.result.type))
+               .on_conflict_do_nothing(index_elements=[keys.c.key]).returning(keys.c.key).cte("claimed"))
+    row = select(*[bindparam(name, type_=inhouse_payments.c[name].type).label(name) for name in _PAYMENT_FIELDS]
+                 ).select_from(claimed)
+    return Statement(insert(inhouse_payments).from_select(list(_PAYMENT_FIELDS), row)
+                     .returning(inhouse_payments.c.reference))
+
+
+ADD_PAYMENT_ONCE = _add_payment_once()
+
+
 class _PostgresTransaction:
     """LedgerTransaction on one open connection and transaction."""
 
-    def __init__(self, connection: AsyncConnection) -> None:
-        self._connection = connection
+    def __init__(self, transaction: Transaction) -> None:
+        self._transaction = transaction
+        self._connection = transaction.connection
 
     async def claim_key(self, key: str, fingerprint: str) -> StoredResult | None:
         keys = inhouse_idempotency_keys
@@ -62,18 +86,9 @@ class _PostgresTransaction:
 
     async def add_payment_once(self, key: str, fingerprint: str, payment: LedgerPayment,
                                result: Mapping[str, Any]) -> StoredResult | None:
-        # WITH claimed AS (INSERT key ... ON CONFLICT DO NOTHING RETURNING key)
-        # INSERT INTO inhouse_payments SELECT <values> FROM claimed: a key claimed before (a
-        # concurrent claim waits for the first transaction to end) makes claimed empty, and then
-        # nothing is written.
-        keys = inhouse_idempotency_keys
-        claimed = (pg_insert(keys).values(key=key, fingerprint=fingerprint, result=dict(result))
-                   .on_conflict_do_nothing(index_elements=[keys.c.key]).returning(keys.c.key).cte("claimed"))
-        values = _payment_values(payment)
-        row = select(*[literal(value, inhouse_payments.c[name].type).label(name) for name, value in values.items()]
-                     ).select_from(claimed)
-        added = insert(inhouse_payments).from_select(list(values), row).returning(inhouse_payments.c.reference)
-        if (await self._connection.execute(added)).first() is not None:
+        added = await self._transaction.fetchrow(ADD_PAYMENT_ONCE, **_payment_values(payment), key=key,
+                                                 fingerprint=fingerprint, result=dict(result))
+        if added is not None:
             return None
         return await self.stored_result(key)
 
@@ -122,35 +137,21 @@ class PostgresLedger:
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[_PostgresTransaction]:
-        async with self._connect() as connection:
-            transaction = await connection.begin()
+        try:
+            transaction = await Transaction.begin(self._engine)
+        except (SQLAlchemyError, OSError) as exc:
+            raise ProcessorUnavailable("in-house ledger unreachable; nothing was recorded") from exc
+        try:
             try:
-                yield _PostgresTransaction(connection)
+                yield _PostgresTransaction(transaction)
             except SQLAlchemyError as exc:
-                await _quiet_rollback(transaction)
                 raise ProcessorUnavailable("in-house ledger error; nothing was recorded") from exc
-            except BaseException:
-                await _quiet_rollback(transaction)
-                raise
             try:
                 await transaction.commit()
             except SQLAlchemyError as exc:
                 raise ProcessorOutcomeUnknown(
                     "in-house ledger commit failed; the outcome is unknown"
                 ) from exc
-
-    @contextlib.asynccontextmanager
-    async def _connect(self) -> AsyncIterator[AsyncConnection]:
-        try:
-            connection = await self._engine.connect()
-        except (SQLAlchemyError, OSError) as exc:
-            raise ProcessorUnavailable("in-house ledger unreachable; nothing was recorded") from exc
-        try:
-            yield connection
         finally:
-            await connection.close()
-
-
-async def _quiet_rollback(transaction: Any) -> None:
-    with contextlib.suppress(SQLAlchemyError, OSError):
-        await transaction.rollback()
+            with contextlib.suppress(SQLAlchemyError, OSError):
+                await transaction.close()  # rolls back what was not committed

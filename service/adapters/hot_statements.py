@@ -1,0 +1,115 @@
+"""The write path's hot statements: SQLAlchemy Core over tables.py, compiled once here, run by asyncpg.
+
+Every name comes from the Table objects (tables.py, event_tables.py stay the one source of the
+schema); ``pg.Statement`` compiles each once at import and the unit of work sends it through
+asyncpg, which prepares it once per connection. Parameters are bound by name.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+from sqlalchemy import Integer, bindparam, func, insert, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from .pg import Statement
+from .tables import disputes, idempotency_keys, payments, refunds
+
+
+def _binds(table, names):  # noqa: ANN001, ANN202 - {column: bindparam of the same name and type}
+    return {name: bindparam(name, type_=table.c[name].type) for name in names}
+
+
+# ---- payments -------------------------------------------------------------------------------------
+
+PAYMENT_COLUMNS = tuple(payments.c.keys())
+# What save() writes back: everything but the identity, the creation time and the version (bumped).
+PAYMENT_CHANGING = tuple(name for name in PAYMENT_COLUMNS
+                         if name not in ("payment_id", "merchant_id", "created_at", "version"))
+_MINE = (payments.c.payment_id == bindparam("payment_id"), payments.c.merchant_id == bindparam("merchant_id"))
+
+INSERT_PAYMENT = Statement(insert(payments).values(_binds(payments, PAYMENT_COLUMNS))
+                           .returning(payments.c.payment_id))
+LOCK_PAYMENT = Statement(select(payments.c.version).where(*_MINE).with_for_update())
+UPDATE_PAYMENT = Statement(
+    update(payments)
+    .where(payments.c.payment_id == bindparam("payment_id"), payments.c.version == bindparam("expected_version"))
+    .values({**_binds(payments, PAYMENT_CHANGING), "version": payments.c.version + bindparam("steps", type_=Integer)})
+    .returning(payments.c.version)
+)
+
+# The payment with its refunds and disputes in one round trip: one row per (refund, dispute) pair,
+# refund and dispute columns prefixed; a payment without either is one row of NULLs on that side.
+REFUND_LABEL = "refund__"
+DISPUTE_LABEL = "dispute__"
+WITH_CHILDREN = (
+    select(payments, *[c.label(REFUND_LABEL + c.name) for c in refunds.c],
+           *[c.label(DISPUTE_LABEL + c.name) for c in disputes.c])
+    .select_from(payments.outerjoin(refunds, refunds.c.payment_id == payments.c.payment_id)
+                 .outerjoin(disputes, disputes.c.payment_id == payments.c.payment_id))
+)
+PAYMENT_WITH_CHILDREN = Statement(WITH_CHILDREN.where(*_MINE))
+
+# ---- idempotency keys -----------------------------------------------------------------------------
+
+_KEY = (idempotency_keys.c.merchant_id == bindparam("merchant_id"), idempotency_keys.c.key == bindparam("key"))
+CLAIM_KEY = Statement(
+    pg_insert(idempotency_keys)
+    .values(_binds(idempotency_keys, ["merchant_id", "key", "operation", "fingerprint", "state", "payment_id",
+                                      "refund_id", "locked_until", "created_at"]))
+    .on_conflict_do_nothing(index_elements=["merchant_id", "key"])
+    .returning(idempotency_keys.c.key)
+)
+LOCK_KEY = Statement(select(idempotency_keys).where(*_KEY).with_for_update())
+RENEW_KEY = Statement(update(idempotency_keys).where(*_KEY)
+                      .values(locked_until=bindparam("locked_until", type_=idempotency_keys.c.locked_until.type)))
+COMPLETE_KEY = Statement(update(idempotency_keys).where(*_KEY).values(
+    state="completed", response=bindparam("response", type_=idempotency_keys.c.response.type))
+    .returning(idempotency_keys.c.key))
+RELEASE_KEY = Statement(update(idempotency_keys).where(*_KEY).values(locked_until=func.now()))
+FORGET_KEY = Statement(idempotency_keys.delete().where(*_KEY))
+
+# ---- the event log, and the unit of work's last statement -----------------------------------------
+
+# The event rows (event_log.EventJournal.flush adds their queue rows, from its RETURNING).
+INSERT_EVENTS = Statement(text("""
+  INSERT INTO events (event_id, merchant_id, type, payment_id, refund_id, dispute_id, sequence, data, actor,
+                      request_id, created_at)
+  SELECT r.event_id, r.merchant_id, r.type, r.payment_id, r.refund_id, r.dispute_id, r.sequence, r.data, r.actor,
+         r.request_id, r.created_at
+  FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(event_id text, merchant_id text, type text, payment_id text,
+       refund_id text, dispute_id text, sequence int, data jsonb, actor text, request_id text,
+       created_at timestamptz, n bigint)
+  WHERE true
+  ORDER BY r.n
+  RETURNING id, event_id
+"""))
+_EVENTS_GUARD = "WHERE true"
+QUEUE_EVENTS = "INSERT INTO event_queue (id, event_id) SELECT id, event_id FROM appended"
+
+
+@functools.cache
+def combined(writes: tuple[Statement, ...], with_events: bool, guards: tuple[int, ...] = ()) -> str:
+    """The staged writes and the events as one statement of data-modifying CTEs (w0, w1, ...,
+    appended, queued), selecting how many rows each write touched, in order. PostgreSQL runs every
+    CTE exactly once, to completion, on one snapshot. The events are inserted only if each write
+    numbered in ``guards`` changed its row (a save's version check): otherwise their sequence
+    numbers would collide with the ones of the change that moved the version, and the caller
+    raises ConcurrentUpdate from the counts instead."""
+    parts, offset = [], 0
+    for n, statement in enumerate((*writes, INSERT_EVENTS) if with_events else writes):
+        name = "appended" if with_events and n == len(writes) else f"w{n}"
+        sql = re.sub(r"\$(\d+)", lambda m, o=offset: f"${int(m.group(1)) + o}", statement.sql)
+        if name == "appended" and guards:
+            sql = sql.replace(_EVENTS_GUARD, "WHERE " + " AND ".join(f"(SELECT count(*) FROM w{g}) = 1"
+                                                                     for g in guards))
+        parts.append(f"{name} AS ({sql})")
+        offset += len(statement.names)
+    if with_events:
+        parts.append(f"queued AS ({QUEUE_EVENTS})")
+    counts = ", ".join(f"(SELECT count(*) FROM w{n})" for n in range(len(writes)))
+    return f"WITH {', '.join(parts)} SELECT ARRAY[{counts}]::bigint[]"
+
+# Every statement sent by asyncpg on the write path (tests/unit/test_hot_statements.py checks their names).
+ALL = {name: value for name, value in dict(globals()).items() if isinstance(value, Statement)}

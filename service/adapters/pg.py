@@ -1,0 +1,198 @@
+"""asyncpg directly, under SQLAlchemy's pool: the transaction of a unit of work and its hot statements.
+
+Why not SQLAlchemy Core for these: with its compiled-statement cache on (the default), a create
+still spent about half its CPU in SQLAlchemy (cache keys, coercion of every value, compiled
+parameter processing, result rows, the greenlet bridge per statement); the same statements sent
+by asyncpg, prepared once per connection by its statement cache, cost a fraction of that
+(docs/performance.md has both figures).
+
+The pool stays SQLAlchemy's (size, overflow, recycle, dispose, the closed-socket check at checkout
+in bootstrap.py): ``Transaction.begin`` checks a connection out with ``engine.connect()``, sets
+that SQLAlchemy connection to AUTOCOMMIT, so SQLAlchemy never begins nor ends a transaction on it,
+and sends BEGIN itself on the asyncpg connection beneath (``driver_connection``). Every statement
+of the unit of work, the raw ones here and the SQLAlchemy Core ones of the colder repository
+methods on ``Transaction.connection``, runs inside that one transaction, and ``commit`` or
+``close`` ends it; a connection whose transaction could not be ended is invalidated, never pooled.
+
+Errors: asyncpg's exceptions become the SQLAlchemy exceptions the rest of the service already
+handles, translated by the dialect's own table, without the statement's values; a connection
+lost mid-statement is invalidated.
+
+Events: the transaction raises the engine's own events (``begin``, ``before_cursor_execute``,
+``after_cursor_execute``, ``handle_error``, ``commit``, ``rollback``) as SQLAlchemy would for the
+same statements, so whatever listens to the engine (the SQL spans in observability/tracing.py,
+the bench's capture of the create transactions in bench/limits.py, tests that count statements)
+sees every statement, whichever way it was sent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.types import JSON
+
+_DIALECT = asyncpg_dialect()
+
+
+class Statement:
+    """A statement written once in SQLAlchemy Core over tables.py's tables (so the schema stays the one
+    source of every name), compiled once at import for asyncpg: ``sql`` with ``$n`` parameters, bound
+    by name in the order of ``names``. JSON parameters are sent as JSON text (SQLAlchemy's asyncpg
+    codec, set on every pooled connection, takes text and gives back Python values)."""
+
+    def __init__(self, statement: ClauseElement) -> None:
+        compiled = statement.compile(dialect=_DIALECT)
+        self.sql = str(compiled)
+        self.names = tuple(compiled.positiontup or ())
+        self._json = frozenset(name for name in self.names if isinstance(compiled.binds[name].type, JSON))
+        # Values written into the statement (``.values(state="completed")``): bound as they were given.
+        self._fixed = {name: compiled.binds[name].value for name in self.names if not compiled.binds[name].required}
+
+    def args(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
+        given = {**self._fixed, **values}
+        return tuple(json.dumps(given[name]) if name in self._json else given[name] for name in self.names)
+
+
+class Transaction:
+    """One PostgreSQL transaction on a pooled connection, driven by asyncpg."""
+
+    def __init__(self, connection: AsyncConnection, pooled: Any) -> None:
+        self.connection = connection  # SQLAlchemy, AUTOCOMMIT: its statements join this transaction
+        self.driver = pooled.driver_connection  # the asyncpg.Connection
+        self._pooled = pooled  # the pool's proxy of it
+        self._adapted = pooled.dbapi_connection  # SQLAlchemy's DB-API adapter of it (for the error translation)
+        self._open = False
+        self._sync = connection.sync_connection
+        self._dispatch = self._sync.dispatch
+
+    @classmethod
+    async def begin(cls, engine: AsyncEngine) -> Transaction:
+        connection = await engine.connect()
+        try:
+            connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            pooled = await connection.get_raw_connection()
+            transaction = cls(connection, pooled)
+            await transaction._run("execute", "BEGIN", ())
+            transaction._open = True
+            transaction._dispatch.begin(transaction._sync)
+        except BaseException:
+            await connection.close()
+            raise
+        return transaction
+
+    async def fetch(self, statement: Statement, **values: Any) -> list[Any]:
+        return await self._statement("fetch", statement.sql, statement.args(values))
+
+    async def fetchrow(self, statement: Statement, **values: Any) -> Any:
+        return await self._statement("fetchrow", statement.sql, statement.args(values))
+
+    async def execute(self, statement: Statement, **values: Any) -> int:
+        """How many rows the statement changed (from the command tag, ``UPDATE 1``)."""
+        tag = await self._statement("execute", statement.sql, statement.args(values))
+        return int(tag.rsplit(" ", 1)[-1]) if tag and tag[-1].isdigit() else 0
+
+    async def fetchval(self, sql: str, args: tuple[Any, ...]) -> Any:
+        """The first value of ``sql`` (a statement put together from Statements: hot_statements.combined)."""
+        return await self._statement("fetchval", sql, args)
+
+    async def commit(self) -> None:
+        await self._run("execute", "COMMIT", ())
+        self._open = False
+        self._dispatch.commit(self._sync)
+
+    async def close(self) -> None:
+        """Roll back what is not committed and return the connection to the pool (or drop it)."""
+        try:
+            if self._open and not self.driver.is_closed():
+                try:
+                    await self._run("execute", "ROLLBACK", ())
+                    self._open = False
+                    self._dispatch.rollback(self._sync)
+                except Exception:  # the error that brought us here is the one to report
+                    await self.connection.invalidate()
+                except BaseException:
+                    await self.connection.invalidate()
+                    raise
+            elif self._open or self.driver.is_in_transaction():
+                await self.connection.invalidate()
+        finally:
+            await self.connection.close()
+
+    async def _statement(self, method: str, sql: str, args: tuple[Any, ...]) -> Any:
+        if not self._open:  # after commit() a statement begins the next transaction (as SQLAlchemy's autobegin)
+            await self._run("execute", "BEGIN", ())
+            self._open = True
+            self._dispatch.begin(self._sync)
+        execution = _Execution()
+        self._dispatch.before_cursor_execute(self._sync, None, sql, args, execution, False)
+        result = await self._run(method, sql, args, execution)
+        self._dispatch.after_cursor_execute(self._sync, None, sql, args, execution, False)
+        return result
+
+    async def _run(self, method: str, sql: str, args: tuple[Any, ...], execution: _Execution | None = None) -> Any:
+        try:
+            return await getattr(self.driver, method)(sql, *args)
+        except Exception as error:
+            translated = self._translated(error, sql, args)
+            closed = self.driver.is_closed()
+            if execution is not None:
+                self._sync.dialect.dispatch.handle_error(_ErrorContext(
+                    connection=self._sync, dialect=self._sync.dialect, statement=sql, parameters=args,
+                    execution_context=execution, original_exception=error, is_disconnect=closed,
+                    sqlalchemy_exception=translated if isinstance(translated, sa_exc.StatementError) else None))
+            if closed:  # as SQLAlchemy does on a disconnect: this connection and every older pooled one
+                self._open = False
+                with contextlib.suppress(Exception):
+                    self._sync.engine.pool._invalidate(self._pooled, error, _checkin=False)
+                    await self.connection.invalidate()
+            if translated is error:
+                raise
+            raise translated from error
+
+    def _translated(self, error: Exception, sql: str, args: tuple[Any, ...]) -> Exception:
+        """The SQLAlchemy exception SQLAlchemy itself would raise for ``error``, its values hidden."""
+        dialect = self.connection.dialect
+        dbapi_error_class = dialect.loaded_dbapi.Error
+        try:
+            self._adapted._handle_exception(error)  # raises the DB-API error SQLAlchemy's adapter raises
+        except dbapi_error_class as dbapi_error:
+            return sa_exc.DBAPIError.instance(sql, args, dbapi_error, dbapi_error_class, hide_parameters=True,
+                                              connection_invalidated=self.driver.is_closed(), dialect=dialect)
+        except Exception as other:  # not a database error (OSError, a timeout): as it is
+            return other
+        return error
+
+
+class _Execution:
+    """Stands for SQLAlchemy's execution context in the cursor events: listeners may keep state on it
+    (tracing keeps the statement's span)."""
+
+
+@dataclasses.dataclass
+class _ErrorContext:
+    """The parts of SQLAlchemy's ExceptionContext a ``handle_error`` listener reads."""
+
+    connection: Any
+    dialect: Any
+    statement: str
+    parameters: tuple[Any, ...]
+    execution_context: _Execution
+    original_exception: BaseException
+    is_disconnect: bool
+    sqlalchemy_exception: BaseException | None
+    cursor: Any = None
+    chained_exception: BaseException | None = None
+    invalidate_pool_on_disconnect: bool = True
+    is_pre_ping: bool = False
+
+    @property
+    def engine(self) -> Any:
+        return self.connection.engine
