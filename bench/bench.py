@@ -245,7 +245,30 @@ def ratios(phases: dict) -> dict:
         "grpc_get_cache_hit 2 workers / 1 worker": ratio(median("grpc_get_cache_hit_2_workers"),
                                                          median("grpc_get_cache_hit_1_workers")),
         "pgbench_service_mimic / pgbench_insert": ratio(median("pgbench_service_mimic"), median("pgbench_insert")),
+        **{f"{kind} 2 workers / 1 worker, the most 2 cores allow": scaling_bound(phases, kind)
+           for kind in ("grpc_create", "grpc_get_cache_hit")},
     }
+
+
+def scaling_bound(phases: dict, kind: str) -> float | None:
+    """The 2-workers/1-worker throughput ratio this machine could show at best, from the CPU each
+    call cost in the two phases: one worker can use at most one core; two workers share the two
+    cores with what the call costs the rest of our stack (the load generator, Redis, PostgreSQL,
+    ...). Other sessions on the machine are left out, so this is what an otherwise idle machine
+    would allow; the measured ratio next to it says how close the run came."""
+    def stack_ms(name: str) -> tuple[float, float] | None:
+        phase = phases.get(name, {})
+        if "service_cpu_ms_per_request" not in phase or "cpu_ms_per_request" not in phase:
+            return None
+        service = phase["service_cpu_ms_per_request"]["median"]
+        rest = sum(ms for part, ms in phase["cpu_ms_per_request"].items() if part != "machine")
+        return service, service + rest
+
+    one, two = stack_ms(f"{kind}_1_workers"), stack_ms(f"{kind}_2_workers")
+    if not one or not two or not one[0] or not two[1]:
+        return None
+    best_one = min(1000 / one[0], 2000 / one[1])  # calls per second
+    return round((2000 / two[1]) / best_one, 3)
 
 
 def start_stack(work: pathlib.Path) -> LocalStack:
