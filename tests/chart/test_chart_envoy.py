@@ -203,12 +203,3 @@ def test_rate_limits_come_from_values(render):
     text = envoy_configmap(manifests)["data"]["envoy.yaml"]
     assert "max_tokens: 7, tokens_per_fill: 7" in text and "max_tokens: 9, tokens_per_fill: 9" in text
     assert "max_tokens: 2, tokens_per_fill: 2" in text
-
-
-def test_envoy_runs_as_many_worker_threads_as_its_cpu_limit_by_default_and_values_say(render):
-    # Unset, Envoy starts one worker per CPU of the node, which a 1-CPU limit then throttles.
-    container = render("default").pod("envoy").spec["containers"][0]
-    assert container["args"][container["args"].index("--concurrency") + 1] == "1"
-    assert container["resources"]["limits"]["cpu"] in ("1", 1)
-    container = render("default", ("envoy.concurrency=3",)).pod("envoy").spec["containers"][0]
-    assert container["args"][container["args"].index("--concurrency") + 1] == "3"
