@@ -26,7 +26,7 @@ class DevSettings:
     envoy_port: int = setting("ENVOY_PORT", 8080, parse=port_number)
     envoy_admin_port: int = setting("ENVOY_ADMIN_PORT", 9901, parse=port_number)
     envoy_stats_port: int = setting("ENVOY_STATS_PORT", 9902, parse=port_number)
-    # Envoy's worker threads (--concurrency; the chart: envoy.concurrency). One serves a local
+    # The local Envoy's worker threads (--concurrency). One serves a local
     # stack's traffic and costs less CPU per request on a small machine than one per core.
     envoy_concurrency: int = setting("ENVOY_CONCURRENCY", 1, parse=positive)
     grpcui_port: int = setting("GRPCUI_PORT", 8081, parse=port_number)
