@@ -31,7 +31,6 @@ _MINE = (payments.c.payment_id == bindparam("payment_id"), payments.c.merchant_i
 
 INSERT_PAYMENT = Statement(insert(payments).values(_binds(payments, PAYMENT_COLUMNS))
                            .returning(payments.c.payment_id))
-LOCK_PAYMENT = Statement(select(payments.c.version).where(*_MINE).with_for_update())
 UPDATE_PAYMENT = Statement(
     update(payments)
     .where(payments.c.payment_id == bindparam("payment_id"), payments.c.version == bindparam("expected_version"))
@@ -50,6 +49,17 @@ WITH_CHILDREN = (
                  .outerjoin(disputes, disputes.c.payment_id == payments.c.payment_id))
 )
 PAYMENT_WITH_CHILDREN = Statement(WITH_CHILDREN.where(*_MINE))
+# The same read taking the payment's row lock, with the version this statement's snapshot saw next
+# to the version it locked: if a change committed after the snapshot (the read waited for the lock,
+# or a change landed in between), PostgreSQL locks the newest row but the refunds and disputes are
+# the snapshot's, and the two versions differ: then the caller reads again, under the lock. Every
+# change to a payment's refunds or disputes moves its version (SqlPaymentRepository.save).
+_SEEN = payments.alias("seen")
+LOCKED_PAYMENT_WITH_CHILDREN = Statement(
+    WITH_CHILDREN.add_columns(select(_SEEN.c.version).where(_SEEN.c.payment_id == payments.c.payment_id)
+                              .scalar_subquery().label("snapshot_version"))
+    .where(*_MINE).with_for_update(of=payments)
+)
 
 # ---- idempotency keys -----------------------------------------------------------------------------
 

@@ -84,16 +84,20 @@ class SqlPaymentRepository:
 
     async def get(self, merchant_id: str, payment_id: str, *, for_update: bool = False) -> Payment | None:
         """The payment row joined to its refunds and disputes (most have none): one statement; with
-        ``for_update``, the row is locked by a statement of its own first. (Locking in the joined read
-        would not do: a read that waited for the lock gets the payment row as it is now, but its
-        children as they were when the statement started, so a refund just committed would be missed.)"""
+        ``for_update`` it also locks the row. A read that waited for the lock (or met a change
+        committed after it started) gets the payment row as it is now but its children as they were
+        when the statement started, so a refund just committed would be missed: it sees two
+        different versions (sql.LOCKED_PAYMENT_WITH_CHILDREN) and reads again, under the lock."""
         await self.journal.flush()  # what this unit of work wrote is read back
         mine = {"payment_id": payment_id, "merchant_id": merchant_id}
-        if for_update and await self.transaction.fetchrow(sql.LOCK_PAYMENT, **mine) is None:
-            return None
-        rows = await self.transaction.fetch(sql.PAYMENT_WITH_CHILDREN, **mine)
+        if not for_update:
+            rows = await self.transaction.fetch(sql.PAYMENT_WITH_CHILDREN, **mine)
+            return _from_joined(rows) if rows else None
+        rows = await self.transaction.fetch(sql.LOCKED_PAYMENT_WITH_CHILDREN, **mine)
         if not rows:
             return None
+        if rows[0]["version"] != rows[0]["snapshot_version"]:
+            rows = await self.transaction.fetch(sql.PAYMENT_WITH_CHILDREN, **mine)
         return _from_joined(rows)
 
     async def save(self, payment: Payment) -> None:

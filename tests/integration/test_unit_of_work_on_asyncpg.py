@@ -6,6 +6,7 @@ in one statement with the events, read back inside the unit of work, all or noth
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -185,7 +186,7 @@ async def test_a_staged_write_is_read_back_inside_its_unit_of_work(engine):
     assert listed[0].version == again.version == 2
 
 
-async def test_a_create_sends_six_statements_in_three_transactions(engine, postgres):
+async def test_a_create_sends_five_statements_in_three_transactions(engine, postgres):
     app = bootstrap(Settings(database_url=postgres, redis_url=""), engine=engine)
     seen: list[str] = []
 
@@ -206,11 +207,48 @@ async def test_a_create_sends_six_statements_in_three_transactions(engine, postg
         await app.close()
     print(json.dumps({"test": "statements of one create", "sent": seen}))
     assert created.status.value == "REQUIRES_CAPTURE"
-    # begin: the key claim, then the payment and its event in one; the ledger's one; settle: lock,
-    # read, then the UPDATE, the key's completion and the event in one
-    assert seen == ["BEGIN", "INSERT", "WITH", "BEGIN", "WITH", "BEGIN", "SELECT", "SELECT", "WITH"]
+    # begin: the key claim, then the payment and its event in one; the ledger's one; settle: the
+    # locked joined read, then the UPDATE, the key's completion and the event in one
+    assert seen == ["BEGIN", "INSERT", "WITH", "BEGIN", "WITH", "BEGIN", "SELECT", "WITH"]
 
 
 async def read(engine, payment: Payment) -> Payment:
     async with SqlUnitOfWork(engine) as uow:
         return await uow.payments.get(payment.merchant_id, payment.payment_id)
+
+
+async def test_a_locked_read_that_waited_sees_the_refund_committed_meanwhile(engine, postgres):
+    payment = new_payment("acct_uow_8")
+    other = make_engine(Settings(database_url=postgres, db_pool_size=1))
+    async with SqlUnitOfWork(engine) as uow:
+        await uow.payments.add(payment)
+        await uow.commit()
+    async with SqlUnitOfWork(engine) as uow:  # authorized and captured, so it can be refunded
+        captured = await uow.payments.get(payment.merchant_id, payment.payment_id, for_update=True)
+        captured.authorized("ref_uow_8", captured=True)
+        await uow.payments.save(captured)
+        await uow.commit()
+    reads: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany) -> None:
+        reads.append("locked" if "FOR UPDATE" in statement else "again")
+
+    try:
+        async with SqlUnitOfWork(engine) as first:
+            refunding = await first.payments.get(payment.merchant_id, payment.payment_id, for_update=True)
+            refunding.begin_refund("re_uow_8", 300, "")
+            await first.payments.save(refunding)
+            await first.journal.flush()
+            event.listen(other.sync_engine, "before_cursor_execute", record)
+            async with SqlUnitOfWork(other) as second:
+                waiting = asyncio.ensure_future(
+                    second.payments.get(payment.merchant_id, payment.payment_id, for_update=True))
+                await asyncio.sleep(0.3)  # the second read is queued behind the first's lock
+                assert not waiting.done()
+                await first.commit()
+                seen = await waiting
+    finally:
+        event.remove(other.sync_engine, "before_cursor_execute", record)
+        await other.dispose()
+    assert [r.refund_id for r in seen.refunds] == ["re_uow_8"] and seen.version == refunding.version
+    assert reads == ["locked", "again"]  # the versions differed: read again under the lock

@@ -31,7 +31,8 @@ def named_columns(sql: str) -> list[tuple[str, str]]:
 def test_every_raw_statement_names_only_columns_that_exist(name):
     sql = STATEMENTS[name].sql
     aliases = set(re.findall(r"(\w+) AS \(", sql)) | set(re.findall(r"\) AS (\w+)\(", sql)) | {"r"}
-    named = [(table, column) for table, column in named_columns(sql) if table not in aliases]
+    table_aliases = {alias: table for table, alias in re.findall(r"\b(\w+) AS (\w+)\b", sql) if table in COLUMNS}
+    named = [(table_aliases.get(table, table), column) for table, column in named_columns(sql) if table not in aliases]
     assert named, f"{name}: no column found to check in {sql}"
     unknown = [f"{table}.{column}" for table, column in named if column not in COLUMNS.get(table, ())]
     assert unknown == [], f"{name} names columns tables.py does not declare: {unknown}"
