@@ -127,7 +127,10 @@ class Transaction:
             await self.connection.close()
 
     async def _statement(self, method: str, sql: str, args: tuple[Any, ...]) -> Any:
-        if not self._open:  # after commit() a statement begins the next transaction (as SQLAlchemy's autobegin)
+        # After commit() a raw statement begins the next transaction (as SQLAlchemy's autobegin), but a
+        # SQLAlchemy statement on ``connection`` would run in autocommit: a unit of work ends at its
+        # commit (no use case sends anything after it); keep it that way or BEGIN here first.
+        if not self._open:
             await self._run("execute", "BEGIN", ())
             self._open = True
             self._dispatch.begin(self._sync)
