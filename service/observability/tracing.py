@@ -185,8 +185,9 @@ _CTE_WRITE = re.compile(r"\bAS\s*\(\s*(INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
 def _before_execute(conn, cursor, statement: str, parameters, context, executemany: bool) -> None:
     if not _recording():  # inside a dropped span (or none, with nothing exported)
         return
-    span = tracer().start_span(_operation(statement), kind=SpanKind.CLIENT, attributes={
-        "db.system": "postgresql", "db.operation": _operation(statement), "db.statement": statement[:2000]})
+    operation = _operation(statement)
+    span = tracer().start_span(operation, kind=SpanKind.CLIENT, attributes={
+        "db.system": "postgresql", "db.operation": operation, "db.statement": statement[:2000]})
     if context is not None:
         setattr(context, _SPAN_ATTRIBUTE, span)
 
