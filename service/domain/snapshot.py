@@ -86,11 +86,13 @@ def _readers(cls: type) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
 
 
 def _reader(hint: Any) -> Callable[[Any], Any]:
-    """What `_value(hint, value)` does to a value that is not None, decided once for the type."""
+    """How a value of type ``hint`` that is not None is read back, decided once for the type."""
     origin = typing.get_origin(hint)
     if origin in (types.UnionType, typing.Union):  # X | None
         inner = [arg for arg in typing.get_args(hint) if arg is not type(None)]
-        return _reader(inner[0]) if len(inner) == 1 else functools.partial(_value, hint)
+        if len(inner) != 1:
+            raise TypeError(f"snapshot fields may be X or X | None, not {hint}")
+        return _reader(inner[0])
     if origin is list:
         (item,) = typing.get_args(hint)
         read = _reader(item)
@@ -107,27 +109,6 @@ def _reader(hint: Any) -> Callable[[Any], Any]:
 
 
 def _same(value: Any) -> Any:
-    return value
-
-
-def _value(hint: Any, value: Any) -> Any:
-    if value is None:
-        return None
-    origin = typing.get_origin(hint)
-    if origin in (types.UnionType, typing.Union):  # X | None
-        (hint,) = [arg for arg in typing.get_args(hint) if arg is not type(None)]
-        return _value(hint, value)
-    if origin is list:
-        (item,) = typing.get_args(hint)
-        return [_value(item, element) for element in value]
-    if origin is dict:
-        return dict(value)
-    if dataclasses.is_dataclass(hint):
-        return from_plain(hint, value)
-    if isinstance(hint, type) and issubclass(hint, enum.Enum):
-        return hint(value)
-    if hint is datetime and isinstance(value, str):
-        return datetime.fromisoformat(value)
     return value
 
 
