@@ -68,6 +68,7 @@ class SqlPaymentRepository:
     async def add(self, payment: Payment) -> None:
         """Staged: the row goes with the events in the unit of work's last statement (unless the
         payment already has refunds or disputes, whose rows need it first)."""
+        await self._send_staged_payment_write()
         payment.version = max(1, len(payment.events))
         row = payment_row(payment)
         row["version"] = payment.version
@@ -104,6 +105,7 @@ class SqlPaymentRepository:
         """Write back the payment; its version grows by one per recorded event. Staged: the
         UPDATE ... WHERE version goes with the events in the unit of work's last statement, which
         raises ConcurrentUpdate (and so rolls everything back) if the version moved."""
+        await self._send_staged_payment_write()
         if not payment.events:
             payment._record("payment.updated")
         steps = len(payment.events)
@@ -130,6 +132,14 @@ class SqlPaymentRepository:
                                                                                    "created_at")}
             await self.connection.execute(
                 statement.on_conflict_do_update(index_elements=[disputes.c.dispute_id], set_=changing))
+
+    async def _send_staged_payment_write(self) -> None:
+        """Staged writes go out as one statement, on one snapshot: a second write of a payment in it
+        would not see the first (an UPDATE ... WHERE version would find no row and look like a
+        concurrent change). So a payment write already staged is sent before the next one is staged
+        (a settle stages one: nothing is sent early there)."""
+        if any(statement in _PAYMENT_WRITES for statement, _, _ in self.journal.writes):
+            await self.journal.flush()
 
     async def list(
         self, merchant_id: str, filters: PaymentFilter, after: PageCursor | None, limit: int
@@ -223,6 +233,7 @@ class SqlPaymentRepository:
         return grouped
 
 
+_PAYMENT_WRITES = (sql.INSERT_PAYMENT, sql.UPDATE_PAYMENT)
 _REFUND_NAMES = [(c.name, sql.REFUND_LABEL + c.name) for c in refunds.c]
 _DISPUTE_NAMES = [(c.name, sql.DISPUTE_LABEL + c.name) for c in disputes.c]
 

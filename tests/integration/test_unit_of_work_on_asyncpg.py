@@ -252,3 +252,21 @@ async def test_a_locked_read_that_waited_sees_the_refund_committed_meanwhile(eng
         await other.dispose()
     assert [r.refund_id for r in seen.refunds] == ["re_uow_8"] and seen.version == refunding.version
     assert reads == ["locked", "again"]  # the versions differed: read again under the lock
+
+
+async def test_a_payment_added_then_saved_in_one_unit_of_work_is_written_with_both_changes(engine):
+    # Staged writes share one statement and one snapshot: the save must not be sent with the add.
+    payment = new_payment("acct_uow_9")
+    async with SqlUnitOfWork(engine) as uow:
+        await uow.payments.add(payment)
+        payment.description = "first save"
+        await uow.payments.save(payment)
+        payment.description = "second save"
+        await uow.payments.save(payment)
+        await uow.commit()
+    stored = await read(engine, payment)
+    assert (stored.description, stored.version) == ("second save", payment.version)
+    async with engine.connect() as connection:
+        sequences = (await connection.execute(select(events.c.sequence).where(
+            events.c.payment_id == payment.payment_id).order_by(events.c.sequence))).scalars().all()
+    assert sequences == list(range(1, payment.version + 1))
