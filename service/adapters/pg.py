@@ -44,9 +44,11 @@ from typing import Any
 import asyncpg
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.types import JSON
+from sqlalchemy.util import greenlet_spawn
 
 _DIALECT = asyncpg_dialect()
 
@@ -73,27 +75,38 @@ class Statement:
 class Transaction:
     """One PostgreSQL transaction on a pooled connection, driven by asyncpg (BEGIN with its first statement)."""
 
-    def __init__(self, connection: AsyncConnection, pooled: Any) -> None:
-        self._sqlalchemy = connection  # AUTOCOMMIT: its statements join this transaction
-        self.connection = _BeginFirst(self, connection)  # what the cold (SQLAlchemy Core) methods use
+    def __init__(self, engine: AsyncEngine, pooled: Any) -> None:
+        self._engine = engine
+        self._sync_engine = engine.sync_engine
         self.driver = pooled.driver_connection  # the asyncpg.Connection
         self._pooled = pooled  # the pool's proxy of it
         self._adapted = pooled.dbapi_connection  # SQLAlchemy's DB-API adapter of it (for the error translation)
         self._open = False
-        self._sync = connection.sync_connection
-        self._dispatch = self._sync.dispatch
+        self._sqlalchemy: AsyncConnection | None = None  # made for the first cold (SQLAlchemy Core) statement
+        self.connection = _BeginFirst(self)  # what the cold methods use
+        self._dispatch = self._sync_engine.dispatch
+        self._sync = _EventConnection(self._sync_engine, pooled)  # ``conn`` in the events of the raw statements
 
     @classmethod
     async def begin(cls, engine: AsyncEngine) -> Transaction:
-        """A connection checked out for one unit of work; BEGIN goes with its first statement."""
-        connection = await engine.connect()
+        """A connection checked out of the engine's pool for one unit of work (no SQLAlchemy Connection
+        around it unless a cold method needs one); BEGIN goes with its first statement."""
+        sync_engine = engine.sync_engine
         try:
-            connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
-            pooled = await connection.get_raw_connection()
-        except BaseException:
-            await connection.close()
+            pooled = await greenlet_spawn(sync_engine.pool.connect)
+        except sync_engine.dialect.loaded_dbapi.Error as error:  # as Connection() translates it
+            Connection._handle_dbapi_exception_noconnection(error, sync_engine.dialect, sync_engine)
             raise
-        return cls(connection, pooled)
+        return cls(engine, pooled)
+
+    async def sqlalchemy(self) -> AsyncConnection:
+        """The SQLAlchemy connection on this transaction's pooled connection, in AUTOCOMMIT (so its
+        statements join this transaction), the transaction begun."""
+        if self._sqlalchemy is None:
+            connection = AsyncConnection(self._engine, Connection(self._sync_engine, connection=self._pooled))
+            self._sqlalchemy = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        await self.begun()
+        return self._sqlalchemy
 
     @property
     def open(self) -> bool:
@@ -138,14 +151,23 @@ class Transaction:
                     self._open = False
                     self._dispatch.rollback(self._sync)
                 except Exception:  # the error that brought us here is the one to report
-                    await self._sqlalchemy.invalidate()
+                    await self._invalidate()
                 except BaseException:
-                    await self._sqlalchemy.invalidate()
+                    await self._invalidate()
                     raise
             elif self._open or self.driver.is_in_transaction():
-                await self._sqlalchemy.invalidate()
+                await self._invalidate()
         finally:
-            await self._sqlalchemy.close()
+            if self._sqlalchemy is not None:
+                await self._sqlalchemy.close()  # and with it the pooled connection
+            else:
+                await greenlet_spawn(self._pooled.close)
+
+    async def _invalidate(self, error: BaseException | None = None) -> None:
+        if self._sqlalchemy is not None:
+            await self._sqlalchemy.invalidate(error)
+        else:
+            await greenlet_spawn(self._pooled.invalidate, error)
 
     async def begun(self) -> None:
         """Send BEGIN unless this unit of work's transaction is open already."""
@@ -175,22 +197,22 @@ class Transaction:
             translated = self._translated(error, sql, args)
             closed = self.driver.is_closed()
             if execution is not None:
-                self._sync.dialect.dispatch.handle_error(_ErrorContext(
-                    connection=self._sync, dialect=self._sync.dialect, statement=sql, parameters=args,
+                self._sync_engine.dialect.dispatch.handle_error(_ErrorContext(
+                    connection=self._sync, dialect=self._sync_engine.dialect, statement=sql, parameters=args,
                     execution_context=execution, original_exception=error, is_disconnect=closed,
                     sqlalchemy_exception=translated if isinstance(translated, sa_exc.StatementError) else None))
             if closed:  # as SQLAlchemy does on a disconnect: this connection and every older pooled one
                 self._open = False
                 with contextlib.suppress(Exception):
-                    self._sync.engine.pool._invalidate(self._pooled, error, _checkin=False)
-                    await self._sqlalchemy.invalidate()
+                    self._sync_engine.pool._invalidate(self._pooled, error, _checkin=False)
+                    await self._invalidate(error)
             if translated is error:
                 raise
             raise translated from error
 
     def _translated(self, error: Exception, sql: str, args: tuple[Any, ...]) -> Exception:
         """The SQLAlchemy exception SQLAlchemy itself would raise for ``error``, its values hidden."""
-        dialect = self._sqlalchemy.dialect
+        dialect = self._sync_engine.dialect
         dbapi_error_class = dialect.loaded_dbapi.Error
         try:
             self._adapted._handle_exception(error)  # raises the DB-API error SQLAlchemy's adapter raises
@@ -216,34 +238,33 @@ def may_have_applied(error: BaseException) -> bool:
 
 
 class _BeginFirst:
-    """The unit of work's SQLAlchemy connection: BEGIN is sent (by asyncpg) before its first statement."""
+    """The unit of work's SQLAlchemy connection, made (and BEGIN sent) at its first statement."""
 
-    def __init__(self, transaction: Transaction, connection: AsyncConnection) -> None:
+    def __init__(self, transaction: Transaction) -> None:
         self._transaction = transaction
-        self._connection = connection
 
     async def execute(self, *args: Any, **kwargs: Any) -> Any:
-        await self._transaction.begun()
-        return await self._connection.execute(*args, **kwargs)
+        return await (await self._transaction.sqlalchemy()).execute(*args, **kwargs)
 
     async def scalar(self, *args: Any, **kwargs: Any) -> Any:
-        await self._transaction.begun()
-        return await self._connection.scalar(*args, **kwargs)
+        return await (await self._transaction.sqlalchemy()).scalar(*args, **kwargs)
 
     async def scalars(self, *args: Any, **kwargs: Any) -> Any:
-        await self._transaction.begun()
-        return await self._connection.scalars(*args, **kwargs)
+        return await (await self._transaction.sqlalchemy()).scalars(*args, **kwargs)
 
     async def stream(self, *args: Any, **kwargs: Any) -> Any:
-        await self._transaction.begun()
-        return await self._connection.stream(*args, **kwargs)
+        return await (await self._transaction.sqlalchemy()).stream(*args, **kwargs)
 
-    async def run_sync(self, *args: Any, **kwargs: Any) -> Any:
-        await self._transaction.begun()
-        return await self._connection.run_sync(*args, **kwargs)
 
-    def __getattr__(self, name: str) -> Any:  # dialect, sync_connection, ...: as they are
-        return getattr(self._connection, name)
+class _EventConnection:
+    """What the engine's listeners get as ``conn`` for the statements sent here, in place of a SQLAlchemy
+    Connection (none is made for the hot path): one per unit of work, with its engine and the pooled
+    connection's ``info``."""
+
+    def __init__(self, engine: Any, pooled: Any) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect
+        self.info = pooled.info
 
 
 class _Execution:
