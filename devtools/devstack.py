@@ -24,6 +24,7 @@ from gateway.config import GraphQLSettings
 from service.config import Settings
 
 from .envoy_config import DEV_TLS, ENVOY_TEMPLATE, ROOT, local_values, render_file
+from .ports import free_port as free_port  # the tests and the bench import it from here
 from .settings import DevSettings
 
 VENV_BIN = pathlib.Path(sys.executable).parent
@@ -31,12 +32,6 @@ TOOLS_BIN = ROOT / ".tools" / "bin"
 # Where the service (gRPC and its /metrics) and the gateway (GraphQL and its /metrics) listen
 # unless set: loopback (a pod's default stays 0.0.0.0, behind the chart's NetworkPolicies).
 LOOPBACK_HOSTS = ("GRPC_HOST", "GRAPHQL_HOST")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for_port(port: int, timeout: float = 30.0, process: Child | None = None) -> None:

@@ -30,10 +30,11 @@ import json
 import os
 import shlex
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
+
+from devtools.ports import free_port as _free_port
 
 REPO = Path(__file__).resolve().parents[1]
 NODE_NAME = "localhost"
@@ -459,12 +460,6 @@ def _unmount_under(*roots: Path) -> None:
 
 def _link_exists(name: str) -> bool:
     return Path("/sys/class/net", name).exists()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _b64(path: Path) -> str:

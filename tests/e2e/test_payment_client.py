@@ -9,9 +9,11 @@ resets the connection once the service has answered) that creates one payment, n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import threading
 
+import asyncpg
 import grpc
 import pytest
 from payment_client import NO_RETRY, AsyncPaymentClient, PaymentClient, RetryPolicy, errors
@@ -208,17 +210,56 @@ class CountingRandom(random.Random):
         return super().uniform(a, b)
 
 
-async def test_concurrent_calls_with_one_key_are_aborted_then_retried_into_one_payment(stack, e2e_key, record):
+@contextlib.asynccontextmanager
+async def ledger_held(postgres: str):
+    """Hold the in-house ledger's payments table (SHARE mode: its inserts wait) so that a create
+    stays in flight with its key claimed until the block ends. Without it a fast create could
+    finish before the other calls with its key arrived, and they replayed it (a correct answer,
+    but then there was no ABORTED to see: the test failed that way once)."""
+    conn = await asyncpg.connect(postgres.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute("BEGIN; LOCK TABLE inhouse_payments IN SHARE MODE")
+        yield conn
+    finally:
+        await conn.close()  # ends the transaction: the waiting create goes on
+
+
+async def until(condition, what: str, timeout: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await condition():
+        assert asyncio.get_running_loop().time() < deadline, f"not seen within {timeout}s: {what}"
+        await asyncio.sleep(0.02)
+
+
+async def create_waits_on_ledger(ledger) -> bool:
+    return bool(await ledger.fetchval("SELECT count(*) FROM pg_locks "
+                                      "WHERE relation = 'inhouse_payments'::regclass AND NOT granted"))
+
+
+async def test_concurrent_calls_with_one_key_are_aborted_then_retried_into_one_payment(stack, e2e_key, record,
+                                                                                       postgres):
     async with AsyncPaymentClient(stack.grpc, api_key=e2e_key, retry=NO_RETRY, timeout=30) as plain:
-        answers = await asyncio.gather(*[plain.create_payment(500, "EUR", idempotency_key="race-0")
-                                         for _ in range(8)], return_exceptions=True)
+        async with ledger_held(postgres) as ledger:
+            calls = [asyncio.ensure_future(plain.create_payment(500, "EUR", idempotency_key="race-0"))
+                     for _ in range(8)]
+            await until(lambda: create_waits_on_ledger(ledger), "a create waiting on the in-house ledger")
+            await asyncio.wait(calls, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+        answers = await asyncio.gather(*calls, return_exceptions=True)
     aborted = [a for a in answers if isinstance(a, errors.Aborted)]
     assert all(a.reason == "IDEMPOTENCY_KEY_IN_USE" and a.retryable for a in aborted)
     assert aborted and len(answers) - len(aborted) >= 1, answers  # the key was in flight: a real ABORTED
     rng = CountingRandom(3)
     async with AsyncPaymentClient(stack.grpc, api_key=e2e_key, retry=PATIENT, timeout=60, rng=rng) as client:
-        paid = await asyncio.gather(*[client.create_payment(700, "EUR", idempotency_key="race-1")
-                                      for _ in range(8)])
+        async with ledger_held(postgres) as ledger:
+            calls = [asyncio.ensure_future(client.create_payment(700, "EUR", idempotency_key="race-1"))
+                     for _ in range(8)]
+            await until(lambda: create_waits_on_ledger(ledger), "a create waiting on the in-house ledger")
+
+            async def retried() -> bool:
+                return rng.retries >= 1
+
+            await until(retried, "a client retry of an ABORTED call")
+        paid = await asyncio.gather(*calls)
         everything = [p async for p in client.iter_payments()]
     record("client_same_key_races", aborted_without_retry=len(aborted), retries=rng.retries)
     assert len({p.payment_id for p in paid}) == 1 and rng.retries >= 1

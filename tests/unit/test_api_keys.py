@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextvars
+
 import grpc
 import pytest
 
@@ -83,8 +85,16 @@ def test_authenticate_names_the_key_id_as_the_actor_never_the_key():
     ring = KeyRing()
     key_id, secret = new_key()
     ring.replace([(digest(secret), KeyEntry(key_id, "acct_a"))])
-    assert authenticate(ring, Context(("authorization", f"Bearer {secret}"))) == "acct_a"
-    assert actor_var.get() == f"api_key:{key_id}" and secret not in actor_var.get()
+
+    def call() -> tuple[str, str]:
+        return authenticate(ring, Context(("authorization", f"Bearer {secret}"))), actor_var.get()
+
+    # In a copy of the context, as each gRPC call runs: the actor must not outlive this test
+    # (it leaked into later tests of the same process, which then saw this key as their actor).
+    merchant, actor = contextvars.copy_context().run(call)
+    assert merchant == "acct_a"
+    assert actor == f"api_key:{key_id}" and secret not in actor
+    assert actor_var.get() == "system"
 
 
 @pytest.mark.parametrize("pairs", [
