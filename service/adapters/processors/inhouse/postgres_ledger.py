@@ -44,7 +44,8 @@ def _payment_from_row(row: Any) -> LedgerPayment:
 
 
 def _payment_values(payment: LedgerPayment) -> dict[str, Any]:
-    return {**dataclasses.asdict(payment), "status": payment.status.value}
+    # Its fields are scalars: a plain read of each (dataclasses.asdict deep-copies every value).
+    return {**{name: getattr(payment, name) for name in _PAYMENT_FIELDS}, "status": payment.status.value}
 
 
 def _add_payment_once() -> Statement:
