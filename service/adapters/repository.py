@@ -304,6 +304,8 @@ class SqlUnitOfWork:
         still in flight or whose lease ran out, or one committed after the statement's snapshot) takes
         the locked path, in a transaction: the claim as SqlIdempotencyStore.claim makes it (RESUME,
         ABORTED, ... as before), and the payment only if the key turned out new."""
+        if payment.refunds or payment.disputes:  # add() would send it at once, before the claim
+            raise ValueError("claim_and_add takes a new payment (no refunds or disputes)")
         claim = {"operation": "create", "fingerprint": fingerprint, "payment_id": payment.payment_id,
                  "refund_id": "", "lease_seconds": lease_seconds}
         await self.payments.add(payment)  # staged: it goes with the claim, and only if the key is new
