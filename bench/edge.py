@@ -4,7 +4,7 @@ validator) and TLS.
 The same creates go through three doors of the same stack: the stack's Envoy over plaintext
 (validated), the same Envoy over TLS (validated), and a second Envoy from the same config with
 only the validation switched off (ext_authz `filter_enabled` 0%). Reads (cache hits, never
-validated) compare plaintext and TLS alone. The validator's `Check` is also timed on its own.
+validated) compare plaintext and TLS alone. The validator's check is also timed on its own.
 """
 
 from __future__ import annotations
@@ -16,9 +16,7 @@ import statistics
 import time
 from collections.abc import Awaitable, Callable
 
-import grpc
 import httpx
-from envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
 
 from devtools.devstack import Child, find_tool, free_port, wait_for_port
 from devtools.envoy_config import DEV_TLS, ENVOY_TEMPLATE, local_values, render
@@ -119,21 +117,18 @@ async def measure_edge(env: dict, log_dir, run_phase: Phase, auth: dict, concurr
 
 
 async def check_alone(env: dict, run_phase: Phase) -> dict:
-    """The validator's Check for a typical create body, called directly over loopback gRPC."""
+    """The validator's check for a typical create body, asked directly over loopback HTTP/1.1 as
+    Envoy asks it (/check + the path, the raw body, keep-alive connections)."""
     import json
 
     body = json.dumps(BODY).encode()
-    request = external_auth_pb2.CheckRequest()
-    http = request.attributes.request.http
-    http.method, http.path, http.raw_body = "POST", "/v1/payments", body
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{env['EDGE_VALIDATOR_PORT']}") as channel:
-        stub = external_auth_pb2_grpc.AuthorizationStub(channel)
-
+    base = f"http://127.0.0.1:{env['EDGE_VALIDATOR_PORT']}"
+    async with httpx.AsyncClient(base_url=base, timeout=10, limits=httpx.Limits(max_connections=32)) as client:
         async def check(i: int) -> None:
-            reply = await stub.Check(request, timeout=10)
-            assert reply.status.code == 0, reply
+            reply = await client.post("/check/v1/payments", content=body)
+            assert reply.status_code == 200, reply.text
 
-        result = await run_phase("validator_check (the edge validator alone, loopback gRPC)", check)
+        result = await run_phase("validator_check (the edge validator alone, loopback HTTP/1.1)", check)
         one_at_a_time = []
         for _ in range(200):
             started = time.perf_counter()

@@ -209,7 +209,7 @@ def dev_certificate() -> pathlib.Path:
 
 
 def edge_validator(port: int, env: Mapping[str, str], log_dir: pathlib.Path) -> Child:
-    """Envoy's REST body validator (ext_authz), on loopback next to it."""
+    """Envoy's REST body validator (ext_authz over plain HTTP/1.1), on loopback next to it."""
     child = Child("edge-validator", [str(VENV_BIN / "payment-service"), "edge-validator"],
                   env={**env, "EDGE_VALIDATOR_HOST": "127.0.0.1", "EDGE_VALIDATOR_PORT": str(port)}, log_dir=log_dir)
     wait_for_port(port, process=child)

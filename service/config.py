@@ -100,6 +100,8 @@ class Settings:
     # `payment-service edge-validator`: Envoy's REST body validator (loopback locally, a sidecar in the chart).
     edge_validator_host: str = setting("EDGE_VALIDATOR_HOST", "127.0.0.1")
     edge_validator_port: int = setting("EDGE_VALIDATOR_PORT", 50052)
+    # The largest body it takes (413 above): at least Envoy's MAX_REQUEST_BYTES (chart: envoy.maxRequestBytes).
+    edge_validator_max_body_bytes: int = setting("EDGE_VALIDATOR_MAX_BODY_BYTES", 1048576)
     # The descriptor set the validator reads its rules from (empty: the checkout's envoy/payment.pb).
     edge_descriptor_path: str = setting("EDGE_DESCRIPTOR_PATH", "")
     version: str = "0.1.0"

@@ -143,6 +143,23 @@ def test_the_body_validator_is_a_sidecar_reading_envoys_descriptor(render):
     assert any(m["mountPath"] == "/etc/envoy" for m in sidecar["volumeMounts"])
 
 
+def test_the_validator_sidecar_is_probed_over_http_and_takes_what_envoy_buffers(render):
+    """Envoy asks the validator over plain HTTP/1.1 (ext_authz http_service): its probes are GET /healthz,
+    and its body limit follows envoy.maxRequestBytes, so it never refuses a body Envoy let through."""
+    manifests = render("default", ("envoy.maxRequestBytes=2097152",))
+    config = yaml.safe_load(envoy_configmap(manifests)["data"]["envoy.yaml"])
+    http_filters = listener(config, "edge")["filter_chains"][0]["filters"][0]["typed_config"]["http_filters"]
+    ext_authz = next(f for f in http_filters if f["name"] == "envoy.filters.http.ext_authz")["typed_config"]
+    assert "grpc_service" not in ext_authz and ext_authz["http_service"]["server_uri"]["cluster"] == "edge_validator"
+    assert ext_authz["with_request_body"]["max_request_bytes"] == 2097152
+    assert {"exact": "authorization"} in ext_authz["disallowed_headers"]["patterns"]
+    sidecar = next(c for c in manifests.pod("envoy").spec["containers"] if c["name"] == "edge-validator")
+    env = {e["name"]: e["value"] for e in sidecar["env"]}
+    assert env["EDGE_VALIDATOR_MAX_BODY_BYTES"] == "2097152"
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert sidecar[probe]["httpGet"] == {"path": "/healthz", "port": "validator"}, probe
+
+
 def listener(config: dict, name: str) -> dict:
     return next(item for item in config["static_resources"]["listeners"] if item["name"] == name)
 

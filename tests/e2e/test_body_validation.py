@@ -8,6 +8,8 @@ are refused with 503 (fail closed) and reads carry on.
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 
 import httpx
@@ -72,6 +74,45 @@ def test_json_names_and_proto_names_both_still_work(http):
 def test_the_api_key_never_reaches_the_validator_log(stack, http, e2e_key):
     http.post("/v1/payments", json={"amount": 100, "currency": "USD", "oops": 1})
     assert e2e_key not in (stack.log_dir / "edge-validator.log").read_text()
+
+
+def test_the_api_key_never_reaches_the_validator(stack, http, e2e_key):
+    """What Envoy really sends to the validator's port (the validator replaced for one request by a
+    socket that records the bytes and allows): method, /check + path, the raw body, no API key."""
+    children = stack.local.children
+    index = next(i for i, child in enumerate(children) if child.name == "edge-validator")
+    port = int(stack.env["EDGE_VALIDATOR_PORT"])
+    children[index].stop()
+    received = bytearray()
+    try:
+        with socket.create_server(("127.0.0.1", port)) as listener:
+            listener.settimeout(15)
+
+            def answer_one() -> None:
+                connection, _ = listener.accept()
+                with connection:
+                    while b"\r\n\r\n" not in received or not received.endswith(b"}"):
+                        received.extend(connection.recv(65536))
+                    connection.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+
+            sniffer = threading.Thread(target=answer_one)
+            sniffer.start()
+            reply = http.post("/v1/payments", content=b'{"amount": 100, "currency": "USD"}',
+                              headers={"content-type": "application/json", "cookie": "session=e2e-cookie",
+                                       "x-request-id": "req-sniffed", "idempotency-key": "idem-sniffed",
+                                       "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"})
+            sniffer.join(15)
+    finally:
+        children[index] = edge_validator(port, stack.env, stack.log_dir)
+    assert reply.status_code == 200, reply.text
+    head, _, body = bytes(received).partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    assert lines[0] == "POST /check/v1/payments HTTP/1.1"
+    names = {line.split(":", 1)[0].lower() for line in lines[1:]}
+    assert body == b'{"amount": 100, "currency": "USD"}'
+    assert "x-request-id: req-sniffed" in lines and "content-type: application/json" in lines
+    assert e2e_key.encode() not in received and b"e2e-cookie" not in received and b"idem-sniffed" not in received
+    assert not names & {"authorization", "cookie", "idempotency-key", "traceparent"}, names
 
 
 def test_with_the_validator_down_bodies_get_503_and_reads_carry_on(stack, http):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import pathlib
 
+import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -133,31 +134,23 @@ def test_a_singular_message_field_is_walked_too():
 
 
 async def test_the_validator_answers_envoy_with_a_json_status_naming_the_field():
-    """The ext_authz servicer itself, on a real in-process gRPC server (port 0)."""
-    import grpc
-    from envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
-
+    """The ext_authz HTTP service itself, on a real in-process server (port 0), asked as Envoy asks:
+    the original method, /check + the original path, the raw body."""
     from service.entrypoints.edge.validator import create_server
 
-    server, port = create_server("127.0.0.1:0")
-    await server.start()
+    server, port = await create_server("127.0.0.1", 0)
     try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            stub = external_auth_pb2_grpc.AuthorizationStub(channel)
-            request = external_auth_pb2.CheckRequest()
-            http = request.attributes.request.http
-            http.method, http.path = "POST", "/v1/payments/pay_01ABC:process"
-            http.raw_body = b'{"action": "REFUND", "amout": 5}'
-            denied = await stub.Check(request, timeout=10)
-            http.raw_body = b'{"action": "REFUND", "amount": 5}'
-            allowed = await stub.Check(request, timeout=10)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            path = "/check/v1/payments/pay_01ABC:process"
+            denied = await client.post(path, content=b'{"action": "REFUND", "amout": 5}')
+            allowed = await client.post(path, content=b'{"action": "REFUND", "amount": 5}')
     finally:
-        await server.stop(None)
-    assert allowed.status.code == 0
-    assert denied.status.code == 3 and denied.denied_response.status.code == 400
-    assert {(h.header.key, h.header.value) for h in denied.denied_response.headers} == {
-        ("content-type", "application/json")}
-    body = json.loads(denied.denied_response.body)
+        await server.stop(1)
+    assert allowed.status_code == 200 and allowed.content == b""
+    assert denied.status_code == 400
+    assert {name for name in denied.headers if name != "content-length"} == {"content-type"}
+    assert denied.headers["content-type"] == "application/json"
+    body = json.loads(denied.content)
     assert body["code"] == 3 and body["message"].startswith("amout: ")
     assert body["details"][0]["field_violations"][0] == {
         "field": "amout", "reason": "UNKNOWN_FIELD",

@@ -1,19 +1,26 @@
 """The edge's body validator: Envoy's ext_authz filter asks it about every REST body.
 
-Envoy buffers a REST request's body (up to the route's limit), then calls `Check` here with
-the method, the path and the raw bytes, and forwards the request only on OK. A refusal is a
-400 (404 for a body at a path no RPC binds) whose body is the same JSON `google.rpc.Status`
-with `BadRequest` field violations the service returns, so it is decided before anything is
-written. Envoy sends no other headers (`allowed_headers` in envoy/envoy.yaml), so API keys
-never reach this process.
+Envoy buffers a REST request's body (up to the route's limit), then sends it here over plain
+HTTP/1.1 (ext_authz `http_service`): the original method, `/check` + the original path (query
+included) and the raw body bytes. A 200 lets the request on; a refusal is a 400 (404 for a body
+at a path no RPC binds) whose body is the same JSON `google.rpc.Status` with `BadRequest` field
+violations the service returns, which Envoy hands to the client as it is (status, body and
+`content-type`), so it is decided before anything is written. Envoy sends no other headers than
+`content-type` and `x-request-id` (`allowed_headers`; `disallowed_headers` keeps the
+`authorization` header Envoy would add by default out), so API keys never reach this process.
+`GET /healthz` answers 200 for the probes.
+
+Why HTTP/1.1 and not the gRPC `Check` it answered before: every REST create paid for one call
+here, and grpc.aio's per-call cost was ~98% of this process's CPU (docs/performance.md). A
+request here is parsed and answered in one event-loop turn (http11.py).
 
 It runs as its own small process (`payment-service edge-validator`): next to Envoy on
 loopback in the local stack, as a sidecar in the Envoy pod in the cluster. Not in the
 payment service: parsing up to 1 MiB of untrusted JSON before authentication must not
 compete with payments for the service's event loop, and a validator fault must not take the
-payment API down. Envoy fails closed: while this process is down, bodies are refused with
-503 (envoy/envoy.yaml, `status_on_error`) and GETs and native gRPC, which it never sees,
-carry on.
+payment API down. Envoy fails closed: while this process is down (or answers 5xx), bodies are
+refused with 503 (envoy/envoy.yaml, `status_on_error`) and GETs and native gRPC, which it never
+sees, carry on.
 
 Only keys are judged here (body_rules.py); values stay the transcoder's and the service's.
 """
@@ -27,20 +34,20 @@ import logging
 import pathlib
 import signal
 
-import grpc
-from envoy.config.core.v3 import base_pb2
-from envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
-from envoy.type.v3 import http_status_pb2
-from google.rpc import code_pb2, status_pb2
-from grpc_health.v1 import health, health_pb2_grpc
-
 from ...config import Settings
 from ..event_loop import event_loop_factory
 from .body_rules import BodyRules, Violation
+from .http11 import Limits, Request, Response, Server
 
 log = logging.getLogger("service.edge.validator")
 REPO_DESCRIPTOR = pathlib.Path(__file__).resolve().parents[3] / "envoy" / "payment.pb"
-JSON_HEADER = base_pb2.HeaderValueOption(header=base_pb2.HeaderValue(key="content-type", value="application/json"))
+# Envoy's ext_authz `http_service.path_prefix`: every check is /check/<the original path>.
+CHECK_PREFIX = "/check"
+JSON = "application/json"
+# google.rpc.Code values used here.
+INVALID_ARGUMENT, NOT_FOUND, RESOURCE_EXHAUSTED, INTERNAL, UNIMPLEMENTED = 3, 5, 8, 13, 12
+HTTP_TO_CODE = {400: INVALID_ARGUMENT, 404: NOT_FOUND, 413: RESOURCE_EXHAUSTED, 431: RESOURCE_EXHAUSTED,
+                500: INTERNAL, 501: UNIMPLEMENTED}
 
 
 def refusal_body(violation: Violation, code: int) -> str:
@@ -56,49 +63,55 @@ def refusal_body(violation: Violation, code: int) -> str:
     })
 
 
-class BodyValidator(external_auth_pb2_grpc.AuthorizationServicer):
-    """ext_authz `Check`: OK, or a denial carrying the JSON error for the first bad key."""
+def status_response(status: int, message: str) -> Response:
+    """A JSON google.rpc.Status answer for a request this process itself cannot take."""
+    body = json.dumps({"code": HTTP_TO_CODE.get(status, INTERNAL), "message": f"edge validator: {message}"})
+    return Response(status, body.encode(), JSON)
+
+
+class BodyValidator:
+    """The HTTP handler: 200, or a denial carrying the JSON error for the first bad key."""
 
     def __init__(self, rules: BodyRules) -> None:
         self.rules = rules
 
-    async def Check(self, request: external_auth_pb2.CheckRequest, context) -> external_auth_pb2.CheckResponse:
-        http = request.attributes.request.http
-        body = http.raw_body or http.body.encode()
-        violation = self.rules.check(http.method, http.path, body)
+    def __call__(self, request: Request) -> Response:
+        if not request.target.startswith(CHECK_PREFIX + "/"):
+            if request.target == "/healthz" and request.method in ("GET", "HEAD"):
+                return Response(200, b"ok\n", "text/plain")
+            return status_response(404, "only /check/... and GET /healthz are served here")
+        if request.headers.get("x-envoy-auth-partial-body") == "true":  # never with allow_partial_message off
+            return status_response(413, "only whole bodies are checked")
+        path = request.target[len(CHECK_PREFIX):]
+        violation = self.rules.check(request.method, path, request.body)
         if violation is None:
-            return external_auth_pb2.CheckResponse(status=status_pb2.Status(code=code_pb2.OK))
+            return Response(200)
         not_bound = violation.reason == "NO_BINDING"
-        code, status = ((code_pb2.NOT_FOUND, http_status_pb2.NotFound) if not_bound
-                        else (code_pb2.INVALID_ARGUMENT, http_status_pb2.BadRequest))
+        status, code = (404, NOT_FOUND) if not_bound else (400, INVALID_ARGUMENT)
         # The field path only: never values, and keys are already shortened by body_rules.
-        log.info("request body refused", extra={"reason": violation.reason, "request_id": http.id,
-                                                "method": http.method, "bytes": len(body)})
-        return external_auth_pb2.CheckResponse(
-            status=status_pb2.Status(code=code, message=violation.message),
-            denied_response=external_auth_pb2.DeniedHttpResponse(
-                status=http_status_pb2.HttpStatus(code=status), body=refusal_body(violation, code),
-                headers=[JSON_HEADER]))
+        log.info("request body refused", extra={"reason": violation.reason,
+                                                "request_id": request.headers.get("x-request-id", ""),
+                                                "method": request.method, "bytes": len(request.body)})
+        return Response(status, refusal_body(violation, code).encode(), JSON)
 
 
-def create_server(address: str, rules: BodyRules | None = None,
-                  descriptor: pathlib.Path = REPO_DESCRIPTOR) -> tuple[grpc.aio.Server, int]:
-    """The validator and grpc.health.v1 on `address` ("host:0" binds a free port)."""
+async def create_server(host: str, port: int, rules: BodyRules | None = None,
+                        descriptor: pathlib.Path = REPO_DESCRIPTOR,
+                        max_body: int = Limits.max_body) -> tuple[Server, int]:
+    """The validator listening on `host`:`port` (0 binds a free port); returns it and its port."""
     rules = rules or BodyRules.from_descriptor_set(descriptor.read_bytes())
-    server = grpc.aio.server()
-    external_auth_pb2_grpc.add_AuthorizationServicer_to_server(BodyValidator(rules), server)
-    health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), server)
-    port = server.add_insecure_port(address)
-    if port == 0:
-        raise OSError(f"cannot bind the edge validator to {address}")
-    return server, port
+    server = Server(BodyValidator(rules), status_response, Limits(max_body=max_body))
+    try:
+        bound = await server.start(host, port)
+    except OSError as exc:
+        raise OSError(f"cannot bind the edge validator to {host}:{port}: {exc.strerror}") from exc
+    return server, bound
 
 
-async def run(address: str, descriptor: pathlib.Path) -> None:
-    server, port = create_server(address, descriptor=descriptor)
-    await server.start()
-    log.info("edge validator listening", extra={"address": address, "port": port,
-                                                "descriptor": str(descriptor)})
+async def run(host: str, port: int, descriptor: pathlib.Path, max_body: int) -> None:
+    server, bound = await create_server(host, port, descriptor=descriptor, max_body=max_body)
+    log.info("edge validator listening", extra={"address": host, "port": bound, "protocol": "HTTP/1.1",
+                                                "descriptor": str(descriptor), "max_body_bytes": max_body})
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -110,7 +123,7 @@ async def run(address: str, descriptor: pathlib.Path) -> None:
 
 def serve(settings: Settings) -> None:
     descriptor = pathlib.Path(settings.edge_descriptor_path or REPO_DESCRIPTOR)
-    # uvloop, as the payment service's workers: every REST body costs one Check call here.
+    # uvloop, as the payment service's workers: every REST body costs one check here.
     with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-        runner.run(run(f"{settings.edge_validator_host}:{settings.edge_validator_port}", descriptor))
-
+        runner.run(run(settings.edge_validator_host, settings.edge_validator_port, descriptor,
+                       settings.edge_validator_max_body_bytes))
