@@ -5,7 +5,8 @@
   not copied by hand: ``capture_create`` runs the real CreatePayment use case once through
   ``bootstrap`` (the same repository, in-house ledger and event journal as the server) and
   records every statement, its parameters and the transaction boundaries from SQLAlchemy's
-  engine events. ``pgbench_script`` turns that into a pgbench script: parameters become
+  engine events (a statement the service sends alone, outside BEGIN ... COMMIT, is replayed
+  alone). ``pgbench_script`` turns that into a pgbench script: parameters become
   literals, every generated id (``pay_...``, ``evt_...``, the idempotency key) gets a
   per-transaction random suffix so each replay writes new rows, as a new create does.
 """
@@ -38,9 +39,11 @@ GENERATED_ID = re.compile(r"\b[a-z]+_[0-9A-Za-z]{20,}\b")
 
 @dataclasses.dataclass
 class Captured:
-    """What one create sent to PostgreSQL: transactions of (statement, parameters)."""
+    """What one create sent to PostgreSQL: transactions of (statement, parameters); ``alone[i]`` says
+    that transaction ``i`` is one statement sent without BEGIN/COMMIT."""
 
     transactions: list[list[tuple[str, Any]]]
+    alone: list[bool] = dataclasses.field(default_factory=list)
 
     @property
     def statements(self) -> int:
@@ -52,6 +55,7 @@ async def capture_create(env: dict[str, str], merchant_id: str) -> Captured:
     settings = Settings.from_env({**env, "REDIS_URL": "", "OTEL_EXPORTER_OTLP_ENDPOINT": ""})
     app = bootstrap(settings)
     recorded: list[list[tuple[str, Any]]] = []
+    alone: list[bool] = []
     current: dict[int, list[tuple[str, Any]]] = {}
     sync_engine = app.engine.sync_engine
 
@@ -62,9 +66,14 @@ async def capture_create(env: dict[str, str], merchant_id: str) -> Captured:
         statements = current.pop(id(conn), None)
         if statements:
             recorded.append(statements)
+            alone.append(False)
 
     def on_execute(conn, cursor, statement, parameters, context, executemany) -> None:
-        current.setdefault(id(conn), []).append((statement, parameters))
+        if id(conn) in current:
+            current[id(conn)].append((statement, parameters))
+        else:  # no BEGIN before it: PostgreSQL runs it as a transaction of its own
+            recorded.append([(statement, parameters)])
+            alone.append(True)
 
     try:
         await create_payment(CreatePayment(merchant_id=merchant_id, amount=1000, currency="USD",
@@ -76,7 +85,7 @@ async def capture_create(env: dict[str, str], merchant_id: str) -> Captured:
                                            idempotency_key=IDEMPOTENCY_MARK), app.deps)
     finally:
         await app.close()
-    return Captured(recorded)
+    return Captured(recorded, alone)
 
 
 def _literal(value: Any) -> str:
@@ -103,12 +112,11 @@ def _inline(statement: str, parameters: Any) -> str:
 
 
 def pgbench_script(captured: Captured) -> str:
-    """One pgbench transaction = one create: its BEGIN ... COMMIT blocks, ids made unique."""
+    """One pgbench transaction = one create: its BEGIN ... COMMIT blocks and lone statements, ids made unique."""
     lines = ["\\set n random(1, 9000000000000000000)"]
-    for transaction in captured.transactions:
-        lines.append("BEGIN;")
-        lines += [" ".join(_inline(statement, parameters).split()) + ";" for statement, parameters in transaction]
-        lines.append("COMMIT;")
+    for transaction, alone in zip(captured.transactions, captured.alone, strict=True):
+        statements = [" ".join(_inline(statement, parameters).split()) + ";" for statement, parameters in transaction]
+        lines += statements if alone else ["BEGIN;", *statements, "COMMIT;"]
     script = "\n".join(lines) + "\n"
     names: dict[str, str] = {}
 

@@ -178,6 +178,15 @@ class MemoryUnitOfWork:
     async def __aexit__(self, *exc: object) -> None:
         self.staged = None
 
+    async def claim_and_add(self, payment: Payment, *, key: str, fingerprint: str, lease_seconds: float) -> Claim:
+        claim = await self.idempotency.claim(payment.merchant_id, key, operation="create", fingerprint=fingerprint,
+                                             payment_id=payment.payment_id, refund_id="", lease_seconds=lease_seconds)
+        if claim.kind is ClaimKind.NEW:
+            await self.payments.add(payment)
+        if claim.kind is not ClaimKind.REPLAY:
+            await self.commit()
+        return claim
+
     async def commit(self) -> None:
         self.store.payments = self.staged.payments
         self.store.keys = self.staged.keys

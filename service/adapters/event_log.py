@@ -38,7 +38,7 @@ from ..domain.snapshot import to_snapshot
 from ..service_layer.audit import current_actor
 from ..service_layer.events import EventFilter, StoredEvent
 from .event_tables import event_positions, events
-from .hot_statements import combined
+from .hot_statements import CLAIM_KEY, IF_CLAIMED, claimed, combined
 from .pg import Statement, Transaction
 
 _POSITIONED = event_positions.join(events, events.c.event_id == event_positions.c.event_id)
@@ -121,23 +121,54 @@ class EventJournal:
             })
         payment.events.clear()
 
-    async def flush(self) -> None:
-        """Send the staged writes, insert the events and queue them for the sequencer: one statement."""
+    async def flush(self, *, last: bool = False) -> None:
+        """Send the staged writes, insert the events and queue them for the sequencer: one statement.
+        ``last``: the unit of work's last statement (its commit follows); when it is also its first,
+        it is sent alone (pg.py: no BEGIN/COMMIT), unless a write must change a row (a save's version
+        check): that raises ConcurrentUpdate after the statement, so it needs the transaction's
+        rollback."""
         if not self.rows and not self.writes:
             return
         writes, self.writes = self.writes, []
         args = [arg for statement, values, _ in writes for arg in statement.args(values)]
         with_events = bool(self.rows)
         if with_events:
-            rows = [{**row, "n": n} for n, row in enumerate(self.rows)]
-            args.append(json.dumps(rows, default=_iso))
+            args.append(self._events_arg())
             self.rows = []
         guards = tuple(n for n, (_, _, must_change) in enumerate(writes) if must_change)
         sql = combined(tuple(statement for statement, _, _ in writes), with_events, guards)
-        changed = await self.transaction.fetchval(sql, tuple(args))
+        alone = last and not guards and not self.transaction.open
+        changed = await self.transaction.fetchval(sql, tuple(args), alone=alone)
         for (_, _, must_change), count in zip(writes, changed, strict=True):
             if must_change and count != 1:
                 raise errors.ConcurrentUpdate(must_change)
+
+    async def flush_claimed(self, claim: dict[str, Any]) -> Any | None:
+        """Claim an idempotency key (hot_statements.CLAIM_KEY with ``claim``) and, only if the key was
+        claimed, send the staged writes and the events with it: one statement, the unit of work's first
+        and only one, sent alone. Returns its row (hot_statements.claimed), or None when that cannot be
+        (something was sent already, or a staged write has no form guarded by the claim), having sent
+        nothing. Unless the key was claimed, nothing was written and everything stays staged."""
+        if self.transaction.open or any(statement not in IF_CLAIMED or must_change
+                                        for statement, _, must_change in self.writes):
+            return None
+        writes = tuple(IF_CLAIMED[statement] for statement, _, _ in self.writes)
+        args = [*CLAIM_KEY.args(claim),
+                *(arg for guarded, (_, values, _) in zip(writes, self.writes, strict=True)
+                  for arg in guarded.args(values))]
+        if self.rows:
+            args.append(self._events_arg())
+        row = await self.transaction.fetchrow_sql(claimed(writes, bool(self.rows)), tuple(args), alone=True)
+        if row["claimed"]:
+            self.writes, self.rows = [], []
+        return row
+
+    def discard(self) -> None:
+        """Forget what is staged (the claim it depended on was not made)."""
+        self.writes, self.rows = [], []
+
+    def _events_arg(self) -> str:
+        return json.dumps([{**row, "n": n} for n, row in enumerate(self.rows)], default=_iso)
 
 
 async def sequence(engine: AsyncEngine, *, wait: bool = False, limit: int = 5000) -> int:

@@ -107,19 +107,58 @@ def combined(writes: tuple[Statement, ...], with_events: bool, guards: tuple[int
     numbered in ``guards`` changed its row (a save's version check): otherwise their sequence
     numbers would collide with the ones of the change that moved the version, and the caller
     raises ConcurrentUpdate from the counts instead."""
-    parts, offset = [], 0
+    guard = " AND ".join(f"(SELECT count(*) FROM w{g}) = 1" for g in guards)
+    parts = _writes_and_events(writes, with_events, 0, guard)
+    counts = ", ".join(f"(SELECT count(*) FROM w{n})" for n in range(len(writes)))
+    return f"WITH {', '.join(parts)} SELECT ARRAY[{counts}]::bigint[]"
+
+
+# ---- a create's begin in one statement: the key's claim, and the payment only if it took ---------
+
+CLAIMED = "EXISTS (SELECT FROM claimed)"
+INSERT_PAYMENT_IF_CLAIMED = Statement(
+    insert(payments).from_select(list(PAYMENT_COLUMNS), select(
+        *[bindparam(name, type_=payments.c[name].type).label(name) for name in PAYMENT_COLUMNS]).where(text(CLAIMED)))
+    .returning(payments.c.payment_id))
+# The staged writes that can go with a claim, each as its guarded form.
+IF_CLAIMED = {INSERT_PAYMENT: INSERT_PAYMENT_IF_CLAIMED}
+# What the claim's statement reads of a key that was there already (as its snapshot saw it).
+EARLIER = ("operation", "fingerprint", "state", "payment_id", "refund_id", "response", "locked_until")
+
+
+@functools.cache
+def claimed(writes: tuple[Statement, ...], with_events: bool) -> str:
+    """CLAIM_KEY, then the writes (IF_CLAIMED's forms) and the events only if the key was claimed, as
+    one statement; it selects one row: ``claimed`` (1 or 0) and, when the key was there, its row as
+    this statement's snapshot saw it. A key inserted by a transaction that committed after that
+    snapshot (INSERT ... ON CONFLICT waited for it) is not visible: then claimed is 0 and the row's
+    values are NULL, and the caller takes the locked path (SqlIdempotencyStore.claim)."""
+    position = {name: f"${CLAIM_KEY.names.index(name) + 1}" for name in ("merchant_id", "key")}
+    parts = [f"claimed AS ({CLAIM_KEY.sql})",
+             *_writes_and_events(writes, with_events, len(CLAIM_KEY.names), CLAIMED)]
+    keys = idempotency_keys.name
+    earlier = ", ".join(f"earlier.{idempotency_keys.c[name].name}" for name in EARLIER)
+    return (f"WITH {', '.join(parts)} SELECT (SELECT count(*) FROM claimed) AS claimed, {earlier} "
+            f"FROM (VALUES (1)) AS one (x) LEFT JOIN {keys} AS earlier "
+            f"ON earlier.merchant_id = {position['merchant_id']} AND earlier.key = {position['key']}")
+
+
+def _writes_and_events(writes: tuple[Statement, ...], with_events: bool, offset: int, guard: str) -> list[str]:
+    """The CTEs w0, w1, ... of ``writes``, then appended and queued (the events, only if ``guard``
+    holds), their ``$n`` numbered on from ``offset``."""
+    parts = []
     for n, statement in enumerate((*writes, INSERT_EVENTS) if with_events else writes):
         name = "appended" if with_events and n == len(writes) else f"w{n}"
         sql = re.sub(r"\$(\d+)", lambda m, o=offset: f"${int(m.group(1)) + o}", statement.sql)
-        if name == "appended" and guards:
-            sql = sql.replace(_EVENTS_GUARD, "WHERE " + " AND ".join(f"(SELECT count(*) FROM w{g}) = 1"
-                                                                     for g in guards))
+        if name == "appended" and guard:
+            sql = sql.replace(_EVENTS_GUARD, "WHERE " + guard)
         parts.append(f"{name} AS ({sql})")
         offset += len(statement.names)
     if with_events:
         parts.append(f"queued AS ({QUEUE_EVENTS})")
-    counts = ", ".join(f"(SELECT count(*) FROM w{n})" for n in range(len(writes)))
-    return f"WITH {', '.join(parts)} SELECT ARRAY[{counts}]::bigint[]"
+    return parts
 
-# Every statement sent by asyncpg on the write path (tests/unit/test_hot_statements.py checks their names).
-ALL = {name: value for name, value in dict(globals()).items() if isinstance(value, Statement)}
+# Every statement sent by asyncpg on the write path (tests/unit/test_hot_statements.py checks their names);
+# IF_CLAIMED's forms are only ever sent inside ``claimed`` (they read its CTE).
+ALL = {name: value for name, value in dict(globals()).items()
+       if isinstance(value, Statement) and value not in IF_CLAIMED.values()}

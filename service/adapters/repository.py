@@ -9,22 +9,22 @@ inside the same transaction."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, tuple_
+from sqlalchemy import and_, func, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ..domain import errors
 from ..domain.model import Dispute, Payment, Refund, RefundStatus, Status, utcnow
 from ..domain.snapshot import from_plain, to_plain
 from ..service_layer.ports import Claim, ClaimKind, PageCursor, PaymentFilter
 from . import hot_statements as sql
 from .event_log import EventJournal, SqlEventReader
 from .event_tables import events
+from .idempotency_store import SqlIdempotencyStore
 from .pg import Transaction
-from .tables import disputes, idempotency_keys, payments, refunds, webhook_events
+from .tables import disputes, payments, refunds, webhook_events
 from .webhook_store import SqlWebhookEndpoints
 
 # The one mapping between the domain and the rows: columns are named as the dataclass fields
@@ -256,69 +256,6 @@ def _from_joined(rows: list[Any]) -> Payment:
     )
 
 
-class SqlIdempotencyStore:
-    """Keys; ``complete`` is staged with the unit of work's last statement (event_log.EventJournal)."""
-
-    def __init__(self, transaction: Transaction, journal: EventJournal) -> None:
-        self.transaction = transaction
-        self.connection = transaction.connection
-        self.journal = journal
-
-    async def claim(
-        self,
-        merchant_id: str,
-        key: str,
-        *,
-        operation: str,
-        fingerprint: str,
-        payment_id: str,
-        refund_id: str,
-        lease_seconds: float,
-    ) -> Claim:
-        await self.journal.flush()
-        now = utcnow()
-        lease = now + timedelta(seconds=lease_seconds)
-        # INSERT ... ON CONFLICT DO NOTHING is the atomic claim: of many
-        # concurrent requests with one key, exactly one inserts the row.
-        inserted = await self.transaction.fetchrow(
-            sql.CLAIM_KEY, merchant_id=merchant_id, key=key, operation=operation, fingerprint=fingerprint,
-            state="started", payment_id=payment_id, refund_id=refund_id, locked_until=lease, created_at=now)
-        if inserted is not None:
-            return Claim(ClaimKind.NEW, payment_id, refund_id)
-        row = await self.transaction.fetchrow(sql.LOCK_KEY, merchant_id=merchant_id, key=key)
-        if row["operation"] != operation or row["fingerprint"] != fingerprint:
-            raise errors.IdempotencyKeyReused(
-                "idempotency key was already used with different parameters; use a new key for a new request"
-            )
-        if row["state"] == "completed":
-            return Claim(ClaimKind.REPLAY, row["payment_id"], row["refund_id"], row["response"])
-        if row["locked_until"] > now:
-            raise errors.IdempotencyKeyInUse(
-                "a request with this idempotency key is still in progress; retry shortly"
-            )
-        await self.transaction.execute(sql.RENEW_KEY, merchant_id=merchant_id, key=key, locked_until=lease)
-        return Claim(ClaimKind.RESUME, row["payment_id"], row["refund_id"])
-
-    async def complete(self, merchant_id: str, key: str, response: dict[str, Any]) -> None:
-        self.journal.stage(sql.COMPLETE_KEY, {"merchant_id": merchant_id, "key": key, "response": response})
-
-    async def release(self, merchant_id: str, key: str) -> None:
-        await self.journal.flush()
-        await self.transaction.execute(sql.RELEASE_KEY, merchant_id=merchant_id, key=key)
-
-    async def forget(self, merchant_id: str, key: str) -> None:
-        await self.journal.flush()
-        await self.transaction.execute(sql.FORGET_KEY, merchant_id=merchant_id, key=key)
-
-    async def prune(self, older_than: datetime) -> int:
-        await self.journal.flush()
-        result = await self.connection.execute(
-            delete(idempotency_keys).where(idempotency_keys.c.created_at < older_than,
-                                           idempotency_keys.c.state == "completed")
-        )
-        return result.rowcount
-
-
 class SqlWebhookEvents:
     def __init__(self, connection: AsyncConnection) -> None:
         self.connection = connection
@@ -360,7 +297,28 @@ class SqlUnitOfWork:
         finally:
             self.transaction = self.connection = None
 
+    async def claim_and_add(self, payment: Payment, *, key: str, fingerprint: str, lease_seconds: float) -> Claim:
+        """The create's begin. Usually one statement, sent alone (no BEGIN/COMMIT): the key's claim, and
+        the payment with its event only if the key was claimed; an earlier request's key that statement
+        could read is answered from it (REPLAY, or IdempotencyKeyReused). Any other conflict (a key
+        still in flight or whose lease ran out, or one committed after the statement's snapshot) takes
+        the locked path, in a transaction: the claim as SqlIdempotencyStore.claim makes it (RESUME,
+        ABORTED, ... as before), and the payment only if the key turned out new."""
+        if payment.refunds or payment.disputes:  # add() would send it at once, before the claim
+            raise ValueError("claim_and_add takes a new payment (no refunds or disputes)")
+        claim = {"operation": "create", "fingerprint": fingerprint, "payment_id": payment.payment_id,
+                 "refund_id": "", "lease_seconds": lease_seconds}
+        await self.payments.add(payment)  # staged: it goes with the claim, and only if the key is new
+        found = await self.idempotency.claim_with_staged(payment.merchant_id, key, **claim)
+        if found is None:
+            found = await self.idempotency.claim(payment.merchant_id, key, **claim, send_staged=False)
+        if found.kind is not ClaimKind.NEW:
+            self.journal.discard()  # the payment was not written
+        if found.kind is not ClaimKind.REPLAY:
+            await self.commit()  # the payment (when not sent already), or the renewed lease (RESUME)
+        return found
+
     async def commit(self) -> None:
         assert self.transaction is not None
-        await self.journal.flush()
+        await self.journal.flush(last=True)
         await self.transaction.commit()

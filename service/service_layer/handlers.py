@@ -50,13 +50,17 @@ async def create_payment(cmd: CreatePayment, deps: Dependencies) -> Payment:
     cmd = validate_create(cmd)
     payment = _new_payment(cmd, deps)
     key = cmd.idempotency_key
-    async with deps.uow() as uow:  # 1. begin
-        fields = {k: v for k, v in cmd.__dict__.items() if k not in ("idempotency_key", "merchant_id")}
-        earlier = await _claim(uow, deps, cmd.merchant_id, key, "create", fields, payment.payment_id)
-        if earlier is not None:
-            return earlier
-        await uow.payments.add(payment)
-        await uow.commit()
+    claim = None
+    async with deps.uow() as uow:  # 1. begin: the key and the payment together (usually one statement)
+        if key:
+            fields = {k: v for k, v in cmd.__dict__.items() if k not in ("idempotency_key", "merchant_id")}
+            claim = await uow.claim_and_add(payment, key=key, fingerprint=fingerprint(fields),
+                                            lease_seconds=deps.lease_seconds)
+        else:
+            await uow.payments.add(payment)
+            await uow.commit()
+    if claim is not None and claim.kind is not ClaimKind.NEW:
+        return await _earlier(cmd.merchant_id, claim, key, deps)
     # No cache write here: nothing can be cached yet for a brand-new id, and settle writes the
     # answer (a read in between misses and reads PostgreSQL).
     return await _authorize(payment, deps, key=key)  # 2. the processor call, 3. settle
@@ -235,11 +239,18 @@ async def _claim(
         merchant_id, key, operation=operation, fingerprint=fingerprint(fields),
         payment_id=payment_id, refund_id=refund_id, lease_seconds=deps.lease_seconds,
     )
+    if claim.kind is ClaimKind.RESUME:
+        await uow.commit()  # keep the renewed lease while this request resumes the work
+    return await _earlier(merchant_id, claim, key, deps)
+
+
+async def _earlier(merchant_id: str, claim: Claim, key: str, deps: Dependencies) -> Payment | None:
+    """None when this request owns the key; else the earlier request's answer (its stored response,
+    or its work resumed: the renewed lease is committed)."""
     if claim.kind is ClaimKind.NEW:
         return None
     if claim.kind is ClaimKind.REPLAY:
         return from_snapshot(claim.response or {})
-    await uow.commit()  # keep the renewed lease while this request resumes the work
     return await resume(merchant_id, claim, key, deps)
 
 

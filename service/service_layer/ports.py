@@ -127,4 +127,10 @@ class UnitOfWork(Protocol):
 
     async def __aexit__(self, *exc: object) -> None: ...
 
+    async def claim_and_add(self, payment: Payment, *, key: str, fingerprint: str, lease_seconds: float) -> Claim:
+        """A create's begin as one step: claim ``key`` (operation "create") and, only if it is new, add
+        ``payment``; what it wrote is committed when it returns. NEW: the key and the payment are
+        written. REPLAY: nothing is. RESUME: only the key's renewed lease. Raises as ``claim`` does."""
+        ...
+
     async def commit(self) -> None: ...

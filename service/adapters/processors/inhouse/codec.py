@@ -18,9 +18,13 @@ from service.domain.processor import ProcessorPayment, ProcessorRefund, Processo
 
 from .records import LedgerPayment, LedgerRefund
 
+# ProcessorPayment's fields are scalars: read one by one (dataclasses.asdict deep-copies every value).
+_VIEW_FIELDS = tuple(field.name for field in dataclasses.fields(ProcessorPayment))
+
 
 def payment_result(payment: LedgerPayment) -> dict[str, Any]:
-    return {"payment": {**dataclasses.asdict(payment.view()), "status": payment.status.value}}
+    view = payment.view()
+    return {"payment": {**{name: getattr(view, name) for name in _VIEW_FIELDS}, "status": payment.status.value}}
 
 
 def refund_result(refund: LedgerRefund) -> dict[str, Any]:

@@ -4,6 +4,13 @@ Several server processes, and a reconciler in another process, share it. Each
 ledger transaction is one short database transaction on its own connection, driven by
 asyncpg (service/adapters/pg.py); the authorization, the hot call, is one statement
 compiled once (ADD_PAYMENT_ONCE), the rest SQLAlchemy Core inside the same transaction.
+
+The authorization's statement is the whole transaction, so it is sent alone (no BEGIN, no
+COMMIT: PostgreSQL runs it in a transaction of its own). Its failures then mean what a
+failed COMMIT meant before: PostgreSQL answered ERROR, nothing was recorded
+(ProcessorUnavailable); the connection went (or a FATAL) before the answer came, it may have
+been recorded (ProcessorOutcomeUnknown: the payment stays PROCESSING until reconciliation
+finds the ledger's truth with ``payment_for``).
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import SQLAlchemyError
 
-from service.adapters.pg import Statement, Transaction
+from service.adapters.pg import Statement, Transaction, may_have_applied
 from service.adapters.tables import inhouse_idempotency_keys, inhouse_payments, inhouse_refunds
 from service.domain.errors import ProcessorOutcomeUnknown, ProcessorUnavailable
 from service.domain.processor import ProcessorStatus
@@ -37,7 +44,8 @@ def _payment_from_row(row: Any) -> LedgerPayment:
 
 
 def _payment_values(payment: LedgerPayment) -> dict[str, Any]:
-    return {**dataclasses.asdict(payment), "status": payment.status.value}
+    # Its fields are scalars: a plain read of each (dataclasses.asdict deep-copies every value).
+    return {**{name: getattr(payment, name) for name in _PAYMENT_FIELDS}, "status": payment.status.value}
 
 
 def _add_payment_once() -> Statement:
@@ -86,8 +94,15 @@ class _PostgresTransaction:
 
     async def add_payment_once(self, key: str, fingerprint: str, payment: LedgerPayment,
                                result: Mapping[str, Any]) -> StoredResult | None:
-        added = await self._transaction.fetchrow(ADD_PAYMENT_ONCE, **_payment_values(payment), key=key,
-                                                 fingerprint=fingerprint, result=dict(result))
+        alone = not self._transaction.open  # the transaction's only write: sent without BEGIN/COMMIT
+        try:
+            added = await self._transaction.fetchrow(ADD_PAYMENT_ONCE, alone=alone, **_payment_values(payment),
+                                                     key=key, fingerprint=fingerprint, result=dict(result))
+        except (SQLAlchemyError, OSError) as exc:
+            if alone and may_have_applied(exc):
+                raise ProcessorOutcomeUnknown(
+                    "in-house ledger connection lost during the authorization; the outcome is unknown") from exc
+            raise
         if added is not None:
             return None
         return await self.stored_result(key)
