@@ -61,14 +61,21 @@ class SqlIdempotencyStore:
             await self.journal.flush()
         now = utcnow()
         lease = now + timedelta(seconds=lease_seconds)
-        # INSERT ... ON CONFLICT DO NOTHING is the atomic claim: of many
-        # concurrent requests with one key, exactly one inserts the row.
-        inserted = await self.transaction.fetchrow(
-            sql.CLAIM_KEY, merchant_id=merchant_id, key=key, operation=operation, fingerprint=fingerprint,
-            state="started", payment_id=payment_id, refund_id=refund_id, locked_until=lease, created_at=now)
-        if inserted is not None:
-            return Claim(ClaimKind.NEW, payment_id, refund_id)
-        row = await self.transaction.fetchrow(sql.LOCK_KEY, merchant_id=merchant_id, key=key)
+        for _ in range(3):
+            # INSERT ... ON CONFLICT DO NOTHING is the atomic claim: of many
+            # concurrent requests with one key, exactly one inserts the row.
+            inserted = await self.transaction.fetchrow(
+                sql.CLAIM_KEY, merchant_id=merchant_id, key=key, operation=operation, fingerprint=fingerprint,
+                state="started", payment_id=payment_id, refund_id=refund_id, locked_until=lease, created_at=now)
+            if inserted is not None:
+                return Claim(ClaimKind.NEW, payment_id, refund_id)
+            row = await self.transaction.fetchrow(sql.LOCK_KEY, merchant_id=merchant_id, key=key)
+            if row is not None:
+                break
+            # The earlier request forgot its key (nothing happened there) between our claim and our
+            # lock: claim again.
+        else:
+            raise errors.IdempotencyKeyInUse("a request with this idempotency key is still in progress; retry shortly")
         finished = _finished(row, operation, fingerprint)
         if finished is not None:
             return finished

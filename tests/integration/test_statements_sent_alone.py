@@ -11,14 +11,16 @@ answered it with an ERROR.
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import uuid
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, func, select, text
+from sqlalchemy import event, func, make_url, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from service.adapters.hot_statements import CLAIM_KEY, EARLIER, IF_CLAIMED, INSERT_PAYMENT, claimed
+from devtools.devstack import pg_bin
+from service.adapters.hot_statements import CLAIM_KEY, EARLIER, IF_CLAIMED, INSERT_PAYMENT, LOCK_KEY, claimed
 from service.adapters.pg import may_have_applied
 from service.adapters.processors.inhouse.postgres_ledger import PostgresLedger
 from service.adapters.processors.inhouse.processor import InHouseProcessor
@@ -246,3 +248,30 @@ async def test_the_claim_statement_prepares_on_the_migrated_schema(engine):
     expected = len(CLAIM_KEY.names) + len(IF_CLAIMED[INSERT_PAYMENT].names) + 1
     assert len(prepared.get_parameters()) == expected
     assert [a.name for a in prepared.get_attributes()] == ["claimed", *EARLIER]
+
+
+async def test_a_key_forgotten_between_the_locked_paths_claim_and_its_lock_is_claimed_again(engine, postgres):
+    # The earlier request forgets its key (its processor was unavailable: nothing happened) after our
+    # claim met the key and before our lock reads it: the lock finds no row, and the key is ours to
+    # claim again (it used to be a TypeError on the missing row, an INTERNAL).
+    first, again, key = new_payment("acct_alone_5"), new_payment("acct_alone_5"), "alone-" + uuid.uuid4().hex
+    await claim_and_add(engine, first, key)  # in flight: the next claim takes the locked path
+    url = make_url(postgres)
+    forgotten: list[str] = []
+
+    def forget_before_the_lock(conn, cursor, statement, parameters, context, executemany) -> None:
+        if statement == LOCK_KEY.sql and not forgotten:
+            forgotten.append(key)  # from another connection, committed, before the lock is sent
+            subprocess.run([pg_bin("psql"), "-q", "-h", url.host, "-p", str(url.port), "-U", url.username,
+                            "-d", url.database, "-c", f"DELETE FROM idempotency_keys WHERE key = '{key}'"],
+                           check=True, capture_output=True)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", forget_before_the_lock)
+    try:
+        with Statements(engine) as seen:
+            claim = await claim_and_add(engine, again, key)
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", forget_before_the_lock)
+    assert forgotten == [key] and claim.kind is ClaimKind.NEW
+    assert seen == ["WITH", "BEGIN", "INSERT", "SELECT", "INSERT", "WITH"]  # claimed again, then the payment
+    assert await stored(engine, again) == 1
