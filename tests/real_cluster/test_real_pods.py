@@ -115,8 +115,10 @@ def traffic(edge: str, stop: threading.Event, results: list, workers: int = 4) -
                 try:
                     response = create(client, edge, key)
                     ok = response.status_code == 200
+                    # A failure's figure names its status and Envoy's or the service's message
+                    # ("503 upstream connect error ... reset reason: ..."), so a drop says why.
                     results.append((key, response.json()["payment"]["payment_id"] if ok else None,
-                                    response.status_code))
+                                    response.status_code if ok else f"{response.status_code} {reason(response)}"))
                 except httpx.HTTPError as exc:
                     results.append((key, None, type(exc).__name__))
                 time.sleep(0.02)
@@ -124,6 +126,13 @@ def traffic(edge: str, stop: threading.Event, results: list, workers: int = 4) -
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
         for _ in range(workers):
             pool.submit(worker)
+
+
+def reason(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("message", ""))[:160]
+    except ValueError:
+        return response.text[:160]
 
 
 def read_back(client: httpx.Client, edge: str, payment_id: str) -> int | str:
