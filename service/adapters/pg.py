@@ -258,15 +258,6 @@ class _BeginFirst:
     async def execute(self, *args: Any, **kwargs: Any) -> Any:
         return await (await self._transaction.sqlalchemy()).execute(*args, **kwargs)
 
-    async def scalar(self, *args: Any, **kwargs: Any) -> Any:
-        return await (await self._transaction.sqlalchemy()).scalar(*args, **kwargs)
-
-    async def scalars(self, *args: Any, **kwargs: Any) -> Any:
-        return await (await self._transaction.sqlalchemy()).scalars(*args, **kwargs)
-
-    async def stream(self, *args: Any, **kwargs: Any) -> Any:
-        return await (await self._transaction.sqlalchemy()).stream(*args, **kwargs)
-
 
 class _EventConnection:
     """What the engine's listeners get as ``conn`` for the statements sent here, in place of a SQLAlchemy
